@@ -1,0 +1,325 @@
+//! The commands: read the state, plan, and make the kernel match (or report how it differs).
+//!
+//! Order matters: the lock is taken before anything is read, so the run that writes last has
+//! read last; the config and dump are fully validated before the kernel is touched, so bad
+//! input leaves the kernel exactly as it was; groups are applied independently and every
+//! failure is reported at the end.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use log::{debug, info, warn};
+
+use crate::config::{self, Config, ConfigError};
+use crate::dump::Dump;
+use crate::event::Event;
+use crate::netlink::{self, Kernel, KernelError};
+use crate::plan::{self, Change, Changes, Desired};
+use crate::route::{Family, Links, Route};
+use crate::status;
+use crate::{lock, ubus};
+
+/// Where the interface state comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DumpSource {
+    Ubus,
+    Stdin,
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `None`: the default path, where a missing file means the built-in config.
+    pub config: Option<PathBuf>,
+    pub dump: DumpSource,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Hotplug,
+    Sync,
+    Status { json: bool },
+    Flush,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The hotplug environment is unusable.
+    Event(String),
+    Config(ConfigError),
+    /// The interface dump could not be had or is not netifd's.
+    State(String),
+    Lock(String),
+    /// The kernel could not be read.
+    Kernel(KernelError),
+    /// Some groups were not applied; each entry names its group.
+    Apply(Vec<String>),
+    /// `status`: the kernel doesn't match the plan.
+    OutOfSync(Vec<String>),
+}
+
+impl Error {
+    /// The process exit code (README, "Exit codes").
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Apply(_) | Error::OutOfSync(_) => 1,
+            Error::Event(_) | Error::Config(_) | Error::State(_) => 3,
+            Error::Lock(_) => 4,
+            Error::Kernel(_) => 5,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Event(e) => write!(f, "hotplug environment: {e}"),
+            Error::Config(e) => e.fmt(f),
+            Error::State(e) => write!(f, "interface state: {e}"),
+            Error::Lock(e) => e.fmt(f),
+            Error::Kernel(e) => write!(f, "kernel: {e}"),
+            Error::Apply(errors) => f.write_str(&errors.join("; ")),
+            Error::OutOfSync(groups) => write!(f, "not in sync: {}", groups.join(", ")),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<KernelError> for Error {
+    fn from(e: KernelError) -> Error {
+        Error::Kernel(e)
+    }
+}
+
+pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
+    match command {
+        Command::Hotplug => hotplug(opts),
+        Command::Sync => reconcile(opts),
+        Command::Status { json } => show_status(opts, *json),
+        Command::Flush => flush(opts),
+    }
+}
+
+fn hotplug(opts: &Options) -> Result<(), Error> {
+    let event = Event::from_env(|k| std::env::var_os(k)).map_err(Error::Event)?;
+    if !event.action.reconciles() {
+        debug!("ignoring action {}", event.raw_action);
+        return Ok(());
+    }
+    debug!("event: {event}");
+    reconcile(opts)
+}
+
+/// Taken for every run that may write; a dry run writes nothing and takes none.
+fn lock_for(opts: &Options) -> Result<Option<lock::Lock>, Error> {
+    if opts.dry_run {
+        return Ok(None);
+    }
+    lock::acquire(Path::new(lock::PATH), lock::TIMEOUT)
+        .map(Some)
+        .map_err(Error::Lock)
+}
+
+fn load_config(opts: &Options) -> Result<Config, Error> {
+    let (path, explicit) = match &opts.config {
+        Some(p) => (p.as_path(), true),
+        None => (Path::new(config::DEFAULT_PATH), false),
+    };
+    let (config, warnings) = Config::load(path, explicit).map_err(Error::Config)?;
+    for w in warnings {
+        warn!("{w}");
+    }
+    Ok(config)
+}
+
+fn load_dump(source: &DumpSource) -> Result<Dump, Error> {
+    let bytes = match source {
+        DumpSource::Ubus => ubus::dump(ubus::TIMEOUT).map_err(Error::State)?,
+        DumpSource::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .take(crate::dump::MAX_DUMP_BYTES as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::State(format!("reading the dump from stdin: {e}")))?;
+            buf
+        }
+        DumpSource::File(path) => {
+            std::fs::read(path).map_err(|e| Error::State(format!("{}: {e}", path.display())))?
+        }
+    };
+    Dump::parse(&bytes).map_err(|e| Error::State(e.to_string()))
+}
+
+/// Everything a plan is made from, read in one go.
+struct Snapshot {
+    config: Config,
+    links: Links,
+    installed: Vec<Route>,
+    dump: Dump,
+}
+
+fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
+    let config = load_config(opts)?;
+    let dump = load_dump(&opts.dump)?;
+    let links = kernel.links()?;
+    let installed = kernel.routes()?;
+    Ok(Snapshot {
+        config,
+        links,
+        installed,
+        dump,
+    })
+}
+
+fn reconcile(opts: &Options) -> Result<(), Error> {
+    let _lock = lock_for(opts)?;
+    let mut kernel = Kernel::open()?;
+    let snap = snapshot(opts, &mut kernel)?;
+    let desired = plan::desired(&snap.dump, &snap.config, &snap.links);
+    warn_skipped(&desired);
+    let mut errors = Vec::new();
+    if snap.config.enabled {
+        if let Err(e) = apply_hash_policy(&snap.config, opts.dry_run) {
+            errors.push(e.to_string());
+        }
+    }
+    let changes = plan::changes(&desired, &snap.installed);
+    errors.extend(apply(&mut kernel, &changes, &snap.links, opts.dry_run));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Apply(errors))
+    }
+}
+
+fn flush(opts: &Options) -> Result<(), Error> {
+    let _lock = lock_for(opts)?;
+    let mut kernel = Kernel::open()?;
+    let links = kernel.links()?;
+    let installed = kernel.routes()?;
+    let changes = plan::changes(&[], &installed);
+    let errors = apply(&mut kernel, &changes, &links, opts.dry_run);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Apply(errors))
+    }
+}
+
+fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
+    let mut kernel = Kernel::open()?;
+    let snap = snapshot(opts, &mut kernel)?;
+    let desired = plan::desired(&snap.dump, &snap.config, &snap.links);
+    let changes = plan::changes(&desired, &snap.installed);
+    let report = status::Report::new(
+        &snap.config,
+        &desired,
+        &snap.installed,
+        &changes,
+        &snap.links,
+    );
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    let out_of_sync = report.out_of_sync();
+    if out_of_sync.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::OutOfSync(out_of_sync))
+    }
+}
+
+/// One warning per left-out interface whose reason is worth reading, however many groups
+/// it is a candidate in.
+fn warn_skipped(desired: &[Desired]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for skip in desired.iter().flat_map(|d| &d.skipped) {
+        if skip.reason.worth_a_warning()
+            && seen.insert((skip.interface.clone(), skip.reason.to_string()))
+        {
+            warn!("{} left out: {}", skip.interface, skip.reason);
+        }
+    }
+    for d in desired {
+        for skip in d.skipped.iter().filter(|s| !s.reason.worth_a_warning()) {
+            debug!(
+                "{}: {} left out: {}",
+                d.group.name, skip.interface, skip.reason
+            );
+        }
+    }
+}
+
+fn apply_hash_policy(config: &Config, dry_run: bool) -> Result<(), KernelError> {
+    let Some(want) = config.hash_policy.sysctl() else {
+        return Ok(());
+    };
+    for family in [Family::V4, Family::V6] {
+        match netlink::hash_policy(family)? {
+            Some(have) if have != want => {
+                if dry_run {
+                    println!("dry run: net.{family}.fib_multipath_hash_policy {have} -> {want}");
+                } else {
+                    info!("net.{family}.fib_multipath_hash_policy {have} -> {want}");
+                    netlink::set_hash_policy(family, want)?;
+                }
+            }
+            Some(_) => {}
+            None => debug!("this kernel has no net.{family}.fib_multipath_hash_policy"),
+        }
+    }
+    Ok(())
+}
+
+/// Carries out `changes`; returns one message per group that could not be applied.
+fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -> Vec<String> {
+    let mut errors: Vec<String> = changes
+        .conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} is held by a route of protocol {} that ecmp-hotplug did not write; left as it is",
+                c.group,
+                c.route.key,
+                c.route.protocol
+            )
+        })
+        .collect();
+    if dry_run && changes.changes.is_empty() {
+        println!("nothing to change");
+    }
+    for change in &changes.changes {
+        let what = match change {
+            Change::Write { group, route, .. } => format!(
+                "{group}: {} -> {}",
+                route.key,
+                links.describe(&route.nexthops)
+            ),
+            Change::Delete {
+                group: Some(group),
+                route,
+            } => format!("{group}: removed {} (no members)", route.key),
+            Change::Delete { group: None, route } => {
+                format!("removed {} (no group wants it)", route.key)
+            }
+        };
+        if dry_run {
+            println!("dry run: {what}");
+            continue;
+        }
+        let outcome = match change {
+            Change::Write { route, create, .. } => kernel.write(route, *create),
+            Change::Delete { route, .. } => kernel.delete(route),
+        };
+        match outcome {
+            Ok(()) => info!("{what}"),
+            Err(e) => errors.push(format!("{what}: {e}")),
+        }
+    }
+    errors
+}

@@ -1,0 +1,568 @@
+//! What `/etc/config/ecmp-hotplug` means: validated groups, member weights and globals.
+//!
+//! Every value is checked here, once, and reported with file and line; an unknown option or
+//! section is a warning, never an error, so that a config written for a newer version still
+//! loads. Without a config file the built-in default reproduces the original shell setup.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::route::{Family, Prefix, RouteKey, TABLE_DEFAULT, TABLE_MAIN, Weight};
+use crate::uci::{self, Section, Value};
+
+/// Where the config lives on a router.
+pub const DEFAULT_PATH: &str = "/etc/config/ecmp-hotplug";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// `fib_multipath_hash_policy` 0: source and destination address (and IPv6 flow label).
+    L3,
+    /// 1: the five-tuple, so the connections of one host spread over the uplinks.
+    L4,
+    /// Leave the sysctls alone.
+    Keep,
+}
+
+impl HashPolicy {
+    /// The sysctl value, or `None` for `keep`.
+    pub fn sysctl(self) -> Option<u8> {
+        match self {
+            HashPolicy::L3 => Some(0),
+            HashPolicy::L4 => Some(1),
+            HashPolicy::Keep => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub enabled: bool,
+    pub hash_policy: HashPolicy,
+    pub groups: Vec<Group>,
+    /// Per-interface weight, for every group the interface is in; absent means 1.
+    pub weights: BTreeMap<String, Weight>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The section name, or `@group[N]` for an anonymous section (as `uci show` names it).
+    pub name: String,
+    pub key: RouteKey,
+    /// Members: up interfaces whose proto is one of these …
+    pub protos: Vec<String>,
+    /// … and/or whose name is one of these.
+    pub interfaces: Vec<String>,
+}
+
+impl Group {
+    pub fn family(&self) -> Family {
+        self.key.family()
+    }
+
+    /// Whether `interface` (with `proto`) is a candidate member.
+    pub fn wants(&self, interface: &str, proto: Option<&str>) -> bool {
+        self.interfaces.iter().any(|i| i == interface)
+            || proto.is_some_and(|p| self.protos.iter().any(|q| q == p))
+    }
+}
+
+/// A config that could not be used, with where it went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The default metric when a group sets none: what `ip route add` would use (IPv6 routes
+/// can't have metric 0; the kernel turns it into 1024).
+pub fn default_metric(family: Family) -> u32 {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1024,
+    }
+}
+
+impl Config {
+    /// The setup the original hotplug script hard-coded: `2000::/3` over every up `dhcpv6`
+    /// interface, L4 hashing.
+    #[allow(clippy::expect_used)] // a literal, and the shipped-file test parses the same text
+    pub fn builtin() -> Config {
+        let v6 = Group {
+            name: "v6".into(),
+            key: RouteKey {
+                table: TABLE_MAIN,
+                dst: "2000::/3".parse().expect("a valid prefix"),
+                metric: default_metric(Family::V6),
+            },
+            protos: vec!["dhcpv6".into()],
+            interfaces: Vec::new(),
+        };
+        Config {
+            enabled: true,
+            hash_policy: HashPolicy::L4,
+            groups: vec![v6],
+            weights: BTreeMap::new(),
+        }
+    }
+
+    /// Reads `path`. When `explicit` is false and the file doesn't exist, the built-in default
+    /// applies; a file named on the command line must exist.
+    pub fn load(path: &Path, explicit: bool) -> Result<(Config, Vec<String>), ConfigError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Config::parse(&bytes, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok((Config::builtin(), Vec::new()))
+            }
+            Err(e) => Err(ConfigError(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Parses a config file; `file` names it in messages. Returns the warnings too.
+    pub fn parse(bytes: &[u8], file: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let sections = uci::parse(bytes).map_err(|e| ConfigError(format!("{file}:{e}")))?;
+        let mut reader = Reader {
+            file,
+            warnings: Vec::new(),
+        };
+        let config = reader.config(&sections)?;
+        Ok((config, reader.warnings))
+    }
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    warnings: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn error(&self, line: usize, msg: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{}:{line}: {msg}", self.file))
+    }
+
+    fn warn(&mut self, line: usize, msg: impl fmt::Display) {
+        self.warnings.push(format!("{}:{line}: {msg}", self.file));
+    }
+
+    fn config(&mut self, sections: &[Section]) -> Result<Config, ConfigError> {
+        let mut config = Config {
+            enabled: true,
+            hash_policy: HashPolicy::L4,
+            groups: Vec::new(),
+            weights: BTreeMap::new(),
+        };
+        let mut anonymous_groups = 0;
+        for section in sections {
+            match section.kind.as_str() {
+                "globals" => self.globals(section, &mut config)?,
+                "group" => {
+                    let name = match &section.name {
+                        Some(name) => name.clone(),
+                        None => format!("@group[{anonymous_groups}]"),
+                    };
+                    if section.name.is_none() {
+                        anonymous_groups += 1;
+                    }
+                    let group = self.group(section, name)?;
+                    if let Some(other) = config.groups.iter().find(|g| g.key == group.key) {
+                        return Err(self.error(
+                            section.line,
+                            format!(
+                                "group '{}' has the same route as group '{}' ({})",
+                                group.name, other.name, group.key
+                            ),
+                        ));
+                    }
+                    config.groups.push(group);
+                }
+                "member" => self.member(section, &mut config.weights)?,
+                other => self.warn(
+                    section.line,
+                    format!("unknown section type '{other}' ignored"),
+                ),
+            }
+        }
+        Ok(config)
+    }
+
+    fn globals(&mut self, section: &Section, config: &mut Config) -> Result<(), ConfigError> {
+        for opt in &section.options {
+            let value = self.single(opt)?;
+            match opt.name.as_str() {
+                "enabled" => config.enabled = self.boolean(opt.line, "enabled", value)?,
+                "hash_policy" => {
+                    config.hash_policy = match value {
+                        "l3" => HashPolicy::L3,
+                        "l4" => HashPolicy::L4,
+                        "keep" => HashPolicy::Keep,
+                        _ => {
+                            return Err(self.error(
+                                opt.line,
+                                format!("hash_policy '{value}' is not l3, l4 or keep"),
+                            ));
+                        }
+                    }
+                }
+                other => self.warn(
+                    opt.line,
+                    format!("unknown option '{other}' in globals ignored"),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn group(&mut self, section: &Section, name: String) -> Result<Group, ConfigError> {
+        let mut family = None;
+        let mut target = None;
+        let mut table = TABLE_MAIN;
+        let mut metric = None;
+        let mut protos = Vec::new();
+        let mut interfaces = Vec::new();
+        for opt in &section.options {
+            match opt.name.as_str() {
+                "family" => {
+                    family = Some(match self.single(opt)? {
+                        "ipv4" => Family::V4,
+                        "ipv6" => Family::V6,
+                        v => {
+                            return Err(
+                                self.error(opt.line, format!("family '{v}' is not ipv4 or ipv6"))
+                            );
+                        }
+                    })
+                }
+                "target" => {
+                    let v = self.single(opt)?;
+                    let prefix: Prefix = v
+                        .parse()
+                        .map_err(|e| self.error(opt.line, format!("target '{v}': {e}")))?;
+                    target = Some((prefix, opt.line));
+                }
+                "table" => table = self.table(opt.line, self.single(opt)?)?,
+                "metric" => {
+                    let v = self.single(opt)?;
+                    let m: u32 = v.parse().map_err(|_| {
+                        self.error(
+                            opt.line,
+                            format!("metric '{v}' is not a number from 0 to 4294967295"),
+                        )
+                    })?;
+                    metric = Some((m, opt.line));
+                }
+                "proto" => protos.extend(self.names(opt)?),
+                "interface" => interfaces.extend(self.names(opt)?),
+                other => self.warn(
+                    opt.line,
+                    format!("unknown option '{other}' in group '{name}' ignored"),
+                ),
+            }
+        }
+        let Some((dst, target_line)) = target else {
+            return Err(self.error(section.line, format!("group '{name}' has no target")));
+        };
+        let family = family.unwrap_or(dst.family());
+        if dst.family() != family {
+            return Err(self.error(
+                target_line,
+                format!("target {dst} is not an {family} prefix"),
+            ));
+        }
+        let metric = match metric {
+            Some((0, line)) if family == Family::V6 => {
+                return Err(self.error(
+                    line,
+                    "metric 0 is not possible for IPv6 (the kernel makes it 1024)",
+                ));
+            }
+            Some((m, _)) => m,
+            None => default_metric(family),
+        };
+        if protos.is_empty() && interfaces.is_empty() {
+            self.warn(
+                section.line,
+                format!("group '{name}' has neither proto nor interface: it has no members"),
+            );
+        }
+        Ok(Group {
+            name,
+            key: RouteKey { table, dst, metric },
+            protos,
+            interfaces,
+        })
+    }
+
+    fn member(
+        &mut self,
+        section: &Section,
+        weights: &mut BTreeMap<String, Weight>,
+    ) -> Result<(), ConfigError> {
+        let mut interface = None;
+        let mut weight = Weight::ONE;
+        for opt in &section.options {
+            match opt.name.as_str() {
+                "interface" => interface = Some(self.single(opt)?.to_string()),
+                "weight" => {
+                    let v = self.single(opt)?;
+                    weight = v.parse::<u16>().ok().and_then(Weight::new).ok_or_else(|| {
+                        self.error(
+                            opt.line,
+                            format!("weight '{v}' is not a number from 1 to 256"),
+                        )
+                    })?;
+                }
+                other => self.warn(
+                    opt.line,
+                    format!("unknown option '{other}' in member ignored"),
+                ),
+            }
+        }
+        let Some(interface) = interface else {
+            return Err(self.error(section.line, "member has no interface"));
+        };
+        if weights.insert(interface.clone(), weight).is_some() {
+            self.warn(
+                section.line,
+                format!("interface '{interface}' has more than one member section; the last wins"),
+            );
+        }
+        Ok(())
+    }
+
+    fn single<'o>(&self, opt: &'o uci::Opt) -> Result<&'o str, ConfigError> {
+        match &opt.value {
+            Value::Single(s) => Ok(s),
+            Value::List(_) => Err(self.error(
+                opt.line,
+                format!("'{}' takes one value, not a list", opt.name),
+            )),
+        }
+    }
+
+    fn names(&self, opt: &uci::Opt) -> Result<Vec<String>, ConfigError> {
+        opt.value
+            .items()
+            .iter()
+            .map(|v| {
+                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    Err(self.error(opt.line, format!("{} '{v}' is not a valid name", opt.name)))
+                } else {
+                    Ok(v.clone())
+                }
+            })
+            .collect()
+    }
+
+    fn boolean(&self, line: usize, name: &str, v: &str) -> Result<bool, ConfigError> {
+        match v {
+            "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
+            "0" | "off" | "false" | "no" | "disabled" => Ok(false),
+            _ => Err(self.error(
+                line,
+                format!("{name} '{v}' is not a boolean (1/0, on/off, true/false, yes/no)"),
+            )),
+        }
+    }
+
+    fn table(&self, line: usize, v: &str) -> Result<u32, ConfigError> {
+        match v {
+            "main" => Ok(TABLE_MAIN),
+            "default" => Ok(TABLE_DEFAULT),
+            _ => match v.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(self.error(
+                    line,
+                    format!("table '{v}' is not main, default or a number from 1 to 4294967295"),
+                )),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse(s.as_bytes(), "/etc/config/ecmp-hotplug")
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_builtin_default() {
+        let shipped = include_str!("../files/etc/config/ecmp-hotplug");
+        let (config, warnings) = parse(shipped).unwrap();
+        assert_eq!(config, Config::builtin());
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_shipped_ipv4_example_is_valid_once_uncommented() {
+        let shipped = include_str!("../files/etc/config/ecmp-hotplug");
+        let uncommented: String = shipped
+            .lines()
+            .map(|l| {
+                if l.starts_with('#') && !l.starts_with("# ") && l != "#" {
+                    &l[1..]
+                } else {
+                    l
+                }
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (config, warnings) = parse(&uncommented).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let v4 = config
+            .groups
+            .iter()
+            .find(|g| g.family() == Family::V4)
+            .expect("an IPv4 example");
+        assert_eq!(v4.key.dst, Prefix::any(Family::V4));
+        assert!(config.weights.values().any(|w| w.get() > 1));
+    }
+
+    #[test]
+    fn a_full_config() {
+        let (c, w) = parse(
+            "config globals 'globals'\n\toption enabled '1'\n\toption hash_policy 'l3'\n\n\
+             config group 'v6'\n\toption family 'ipv6'\n\toption target '2000::/3'\n\toption table 'main'\n\toption metric '256'\n\tlist proto 'dhcpv6'\n\tlist interface 'wan_6'\n\n\
+             config group\n\toption target '0.0.0.0/0'\n\toption table '100'\n\toption interface 'wan'\n\n\
+             config member\n\toption interface 'wan2_6'\n\toption weight '2'\n",
+        )
+        .unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.hash_policy, HashPolicy::L3);
+        assert_eq!(c.groups.len(), 2);
+        let v6 = &c.groups[0];
+        assert_eq!(
+            (v6.name.as_str(), v6.key.metric, v6.key.table),
+            ("v6", 256, TABLE_MAIN)
+        );
+        assert_eq!(v6.protos, vec!["dhcpv6"]);
+        assert_eq!(v6.interfaces, vec!["wan_6"]);
+        let v4 = &c.groups[1];
+        assert_eq!(
+            (v4.name.as_str(), v4.family(), v4.key.metric, v4.key.table),
+            ("@group[0]", Family::V4, 0, 100)
+        );
+        assert_eq!(c.weights.get("wan2_6"), Weight::new(2).as_ref());
+        assert!(
+            v6.wants("wan6", Some("dhcpv6"))
+                && v6.wants("wan_6", None)
+                && !v6.wants("wan", Some("dhcp"))
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_file_and_line() {
+        for (text, msg) in [
+            (
+                "config globals\n option enabled 'maybe'\n",
+                ":2: enabled 'maybe' is not a boolean",
+            ),
+            (
+                "config globals\n option hash_policy l5\n",
+                ":2: hash_policy 'l5'",
+            ),
+            ("config group g\n option family ipv5\n", ":2: family 'ipv5'"),
+            (
+                "config group g\n option family ipv4\n option target 2000::/3\n",
+                ":3: target 2000::/3 is not an ipv4 prefix",
+            ),
+            (
+                "config group g\n option target 2001:db8::1/32\n",
+                ":2: target '2001:db8::1/32': 2001:db8::1/32 has host bits set",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option table 0\n",
+                ":3: table '0'",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option table 4294967296\n",
+                ":3: table",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option metric -1\n",
+                ":3: metric '-1'",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option metric 0\n",
+                ":3: metric 0 is not possible for IPv6",
+            ),
+            (
+                "config group g\n option table main\n",
+                ":1: group 'g' has no target",
+            ),
+            (
+                "config member\n option interface w\n option weight 0\n",
+                ":3: weight '0'",
+            ),
+            (
+                "config member\n option interface w\n option weight 257\n",
+                ":3: weight '257'",
+            ),
+            (
+                "config member\n option weight 2\n",
+                ":1: member has no interface",
+            ),
+            (
+                "config group g\n option target 2000::/3\n list metric 1\n",
+                ":3: 'metric' takes one value",
+            ),
+            (
+                "config group a\n option target 2000::/3\nconfig group b\n option target 2000::/3\n",
+                ":3: group 'b' has the same route as group 'a'",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option interface 'a b'\n",
+                ":3: interface 'a b' is not a valid name",
+            ),
+            (
+                "config group g\n option target '2000::/3\n",
+                ":2: unterminated ' quote",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with("/etc/config/ecmp-hotplug:"), "{e}");
+            assert!(e.contains(msg), "{text:?} gave {e:?}, wanted {msg:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_things_and_memberless_groups_warn() {
+        let (c, w) = parse(
+            "config globals\n option colour blue\nconfig fancy\nconfig group g\n option target 10.0.0.0/8\n option speed 9\n",
+        )
+        .unwrap();
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(w[0].ends_with(":2: unknown option 'colour' in globals ignored"));
+        assert!(w[1].ends_with(":3: unknown section type 'fancy' ignored"));
+        assert!(w[2].contains(":6: unknown option 'speed'"));
+        assert!(w[3].contains(":4: group 'g' has neither proto nor interface"));
+    }
+
+    #[test]
+    fn enabled_0_and_empty_files() {
+        let (c, _) = parse("config globals\n option enabled 0\n").unwrap();
+        assert!(!c.enabled);
+        let (c, w) = parse("").unwrap();
+        assert!(c.enabled && c.groups.is_empty() && w.is_empty());
+    }
+
+    #[test]
+    fn a_missing_default_file_is_the_builtin_but_a_named_one_is_an_error() {
+        let missing = Path::new("/nonexistent/ecmp-hotplug");
+        assert_eq!(Config::load(missing, false).unwrap().0, Config::builtin());
+        assert!(
+            Config::load(missing, true)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/ecmp-hotplug")
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Command line: parse arguments, install logging, run, map the error to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use ecmp_hotplug::app::{self, Command, DumpSource, Options};
+
+/// Keep ECMP routes over an OpenWrt router's uplinks in step with netifd.
+#[derive(FromArgs)]
+struct Args {
+    /// config file (default /etc/config/ecmp-hotplug; built-in default if that is missing)
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// read the interface dump from FILE ('-' for stdin) instead of ubus
+    #[argh(option)]
+    dump: Option<String>,
+    /// print the changes, make none
+    #[argh(switch)]
+    dry_run: bool,
+    /// debug logging
+    #[argh(switch)]
+    verbose: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Sub {
+    Hotplug(Hotplug),
+    Sync(Sync),
+    Status(Status),
+    Flush(Flush),
+}
+
+/// reconcile on an /etc/hotplug.d/iface event (reads ACTION, INTERFACE, DEVICE)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "hotplug")]
+struct Hotplug {}
+
+/// reconcile every group now
+#[derive(FromArgs)]
+#[argh(subcommand, name = "sync")]
+struct Sync {}
+
+/// show each group's desired and installed nexthops; exit 1 if they differ
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct Status {
+    /// machine-readable output
+    #[argh(switch)]
+    json: bool,
+}
+
+/// remove every route this tool installed, and nothing else
+#[derive(FromArgs)]
+#[argh(subcommand, name = "flush")]
+struct Flush {}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let Some(sub) = args.command else {
+        eprintln!("ecmp-hotplug: no command given; see ecmp-hotplug --help");
+        return ExitCode::from(2);
+    };
+    let command = match sub {
+        Sub::Hotplug(_) => Command::Hotplug,
+        Sub::Sync(_) => Command::Sync,
+        Sub::Status(s) => Command::Status { json: s.json },
+        Sub::Flush(_) => Command::Flush,
+    };
+    let under_hotplug = command == Command::Hotplug;
+    ecmp_hotplug::log::init(under_hotplug, args.verbose);
+    let dump = match args.dump.as_deref() {
+        None => DumpSource::Ubus,
+        Some("-") => DumpSource::Stdin,
+        Some(path) => DumpSource::File(PathBuf::from(path)),
+    };
+    let opts = Options {
+        config: args.config,
+        dump,
+        dry_run: args.dry_run,
+    };
+    match app::run(&command, &opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if under_hotplug {
+                log::error!("{e}");
+            }
+            eprintln!("ecmp-hotplug: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Routes as ecmp-hotplug sees them: the domain types shared by the planner and the kernel seam.
+//!
+//! Everything here is validated on construction (a `Prefix` has no host bits, a `Weight` is
+//! 1..=256), so code past the edges never re-checks. Nothing here does I/O; the wire form of
+//! these types lives in `netlink::wire`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// The `rtm_protocol` value on every route ecmp-hotplug writes, and the only one it deletes.
+///
+/// 236 (0xEC, "ECmp") is in none of: the kernel's uapi `RTPROT_*` list, iproute2's
+/// `rt_protos` (bird 12, babel 42, openr 99, bgp 186 … eigrp 192), FRR's zebra range (186–198),
+/// or the values netifd, odhcp6c and systemd-networkd use (static 4, ra 9, dhcp 16, kernel 2).
+pub const PROTOCOL: u8 = 236;
+
+/// Well-known routing table numbers (`RT_TABLE_*`).
+pub const TABLE_DEFAULT: u32 = 253;
+pub const TABLE_MAIN: u32 = 254;
+pub const TABLE_LOCAL: u32 = 255;
+
+/// `RTN_UNICAST`: the only route type ecmp-hotplug writes.
+pub const RTN_UNICAST: u8 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// The name used in the config file and in `status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    pub fn max_len(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+
+    pub fn unspecified(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An address prefix with no bits set past its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl Prefix {
+    /// Fails when `len` is too long for the family or `addr` has host bits set.
+    pub fn new(addr: IpAddr, len: u8) -> Result<Prefix, String> {
+        let family = Family::of(&addr);
+        if len > family.max_len() {
+            return Err(format!(
+                "prefix length {len} is longer than {}",
+                family.max_len()
+            ));
+        }
+        let masked = mask(addr, len);
+        if masked != addr {
+            return Err(format!(
+                "{addr}/{len} has host bits set (did you mean {masked}/{len}?)"
+            ));
+        }
+        Ok(Prefix { addr, len })
+    }
+
+    /// The prefix that covers everything of a family (`0.0.0.0/0`, `::/0`).
+    pub fn any(family: Family) -> Prefix {
+        Prefix {
+            addr: family.unspecified(),
+            len: 0,
+        }
+    }
+
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn length(&self) -> u8 {
+        self.len
+    }
+
+    pub fn family(&self) -> Family {
+        Family::of(&self.addr)
+    }
+}
+
+fn mask(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(bits))
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = String;
+
+    /// `addr/len`; a bare address is a host route (/32, /128).
+    fn from_str(s: &str) -> Result<Prefix, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("'{addr}' is not an IP address"))?;
+        let len = match len {
+            None => Family::of(&addr).max_len(),
+            Some(len) => len
+                .parse()
+                .map_err(|_| format!("'{len}' is not a prefix length"))?,
+        };
+        Prefix::new(addr, len)
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// A multipath weight, 1..=256 (on the wire as `rtnh_hops` = weight − 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Weight(u16);
+
+impl Weight {
+    pub const ONE: Weight = Weight(1);
+    pub const MAX: u16 = 256;
+
+    pub fn new(weight: u16) -> Option<Weight> {
+        (1..=Weight::MAX)
+            .contains(&weight)
+            .then_some(Weight(weight))
+    }
+
+    pub fn from_hops(hops: u8) -> Weight {
+        Weight(u16::from(hops) + 1)
+    }
+
+    pub fn hops(self) -> u8 {
+        u8::try_from(self.0 - 1).unwrap_or(u8::MAX)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Weight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One leg of a route. `gateway: None` is a device-only (on-link) nexthop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Nexthop {
+    pub ifindex: u32,
+    pub gateway: Option<IpAddr>,
+    pub weight: Weight,
+}
+
+/// What identifies a group's route to the kernel: a replace at the same key replaces whatever
+/// route is there. IPv4 also keys on TOS and IPv6 on the source prefix; ecmp-hotplug's routes
+/// always have neither, so those live on [`Route`] and a route holds a key only when both are
+/// unset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteKey {
+    pub table: u32,
+    pub dst: Prefix,
+    pub metric: u32,
+}
+
+impl RouteKey {
+    pub fn family(&self) -> Family {
+        self.dst.family()
+    }
+}
+
+impl fmt::Display for RouteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} table {} metric {}",
+            self.dst,
+            TableName(self.table),
+            self.metric
+        )
+    }
+}
+
+/// Shows a table number the way `ip route` does.
+pub struct TableName(pub u32);
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            TABLE_MAIN => f.write_str("main"),
+            TABLE_DEFAULT => f.write_str("default"),
+            TABLE_LOCAL => f.write_str("local"),
+            n => n.fmt(f),
+        }
+    }
+}
+
+/// A route as the kernel holds it (or as ecmp-hotplug wants it held).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub key: RouteKey,
+    /// IPv6 source-specific routes ("from"); always `None` for routes this tool writes.
+    pub src: Option<Prefix>,
+    pub tos: u8,
+    pub protocol: u8,
+    /// `rtm_type` (`RTN_UNICAST`, blackhole, unreachable, …).
+    pub kind: u8,
+    /// Sorted by ifindex then gateway; empty for routes without nexthops (blackhole, …).
+    pub nexthops: Vec<Nexthop>,
+}
+
+impl Route {
+    /// The route ecmp-hotplug writes for a group.
+    pub fn owned(key: RouteKey, mut nexthops: Vec<Nexthop>) -> Route {
+        nexthops.sort();
+        Route {
+            key,
+            src: None,
+            tos: 0,
+            protocol: PROTOCOL,
+            kind: RTN_UNICAST,
+            nexthops,
+        }
+    }
+
+    pub fn is_owned(&self) -> bool {
+        self.protocol == PROTOCOL
+    }
+
+    /// Whether this route sits at `key`, so that writing `key` would replace it.
+    pub fn holds(&self, key: &RouteKey) -> bool {
+        self.key == *key && self.src.is_none() && self.tos == 0
+    }
+
+    /// Same nexthops as `other`, in any order. A single nexthop carries no weight in the
+    /// kernel, so weights are compared only for multipath routes.
+    pub fn same_nexthops(&self, other: &Route) -> bool {
+        let strip = |r: &Route| -> Vec<Nexthop> {
+            let mut v = r.nexthops.clone();
+            if v.len() == 1 {
+                v.iter_mut().for_each(|nh| nh.weight = Weight::ONE);
+            }
+            v.sort();
+            v
+        };
+        self.kind == other.kind && strip(self) == strip(other)
+    }
+}
+
+/// The kernel's network devices, by name and by index, as read at the start of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Links {
+    by_name: BTreeMap<String, u32>,
+    by_index: BTreeMap<u32, String>,
+}
+
+impl Links {
+    pub fn insert(&mut self, name: String, index: u32) {
+        self.by_index.insert(index, name.clone());
+        self.by_name.insert(name, index);
+    }
+
+    pub fn index(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn name(&self, index: u32) -> Option<&str> {
+        self.by_index.get(&index).map(String::as_str)
+    }
+
+    /// Renders nexthops the way `ip route` does: `via GW dev DEV weight W, …`.
+    pub fn describe(&self, nexthops: &[Nexthop]) -> String {
+        if nexthops.is_empty() {
+            return "no nexthops".to_string();
+        }
+        let legs: Vec<String> = nexthops
+            .iter()
+            .map(|nh| {
+                let dev = match self.name(nh.ifindex) {
+                    Some(name) => name.to_string(),
+                    None => format!("if{}", nh.ifindex),
+                };
+                match nh.gateway {
+                    Some(gw) => format!("via {gw} dev {dev} weight {}", nh.weight),
+                    None => format!("dev {dev} weight {}", nh.weight),
+                }
+            })
+            .collect();
+        legs.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_parse_and_reject_host_bits() {
+        let p: Prefix = "2000::/3".parse().unwrap();
+        assert_eq!(p.length(), 3);
+        assert_eq!(p.family(), Family::V6);
+        assert_eq!(p.to_string(), "2000::/3");
+        assert_eq!(
+            "0.0.0.0/0".parse::<Prefix>().unwrap(),
+            Prefix::any(Family::V4)
+        );
+        assert_eq!("192.0.2.7".parse::<Prefix>().unwrap().length(), 32);
+        assert!(
+            "2001:db8::1/64"
+                .parse::<Prefix>()
+                .unwrap_err()
+                .contains("host bits")
+        );
+        assert!("192.0.2.0/33".parse::<Prefix>().is_err());
+        assert!("2001:xxx::/3".parse::<Prefix>().is_err());
+        assert!("2000::/x".parse::<Prefix>().is_err());
+    }
+
+    #[test]
+    fn weights_are_one_to_256_and_map_to_hops() {
+        assert_eq!(Weight::new(0), None);
+        assert_eq!(Weight::new(257), None);
+        assert_eq!(Weight::new(256).unwrap().hops(), 255);
+        assert_eq!(Weight::from_hops(0), Weight::ONE);
+        assert_eq!(Weight::from_hops(255).get(), 256);
+    }
+
+    #[test]
+    fn single_nexthop_routes_compare_without_weight() {
+        let key = RouteKey {
+            table: TABLE_MAIN,
+            dst: "2000::/3".parse().unwrap(),
+            metric: 1024,
+        };
+        let gw = Some("fe80::1".parse().unwrap());
+        let a = Route::owned(
+            key,
+            vec![Nexthop {
+                ifindex: 2,
+                gateway: gw,
+                weight: Weight::ONE,
+            }],
+        );
+        let mut b = a.clone();
+        b.nexthops[0].weight = Weight::new(5).unwrap();
+        assert!(a.same_nexthops(&b));
+        let two = |w| {
+            Route::owned(
+                key,
+                vec![
+                    Nexthop {
+                        ifindex: 2,
+                        gateway: gw,
+                        weight: Weight::ONE,
+                    },
+                    Nexthop {
+                        ifindex: 3,
+                        gateway: gw,
+                        weight: w,
+                    },
+                ],
+            )
+        };
+        assert!(!two(Weight::ONE).same_nexthops(&two(Weight::new(2).unwrap())));
+        assert!(two(Weight::ONE).same_nexthops(&two(Weight::ONE)));
+    }
+}
