@@ -16,7 +16,7 @@ use crate::dump::Dump;
 use crate::event::Event;
 use crate::netlink::{self, Kernel, KernelError};
 use crate::plan::{self, Change, Changes, Desired};
-use crate::route::{Family, Links, Route};
+use crate::route::{Family, Links, ProtocolName, Route};
 use crate::status;
 use crate::{lock, ubus};
 
@@ -283,10 +283,11 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
         .iter()
         .map(|c| {
             format!(
-                "{}: {} is held by a route of protocol {} that ecmp-hotplug did not write; left as it is",
+                "{}: {} is held by a route of proto {} ({}) that ecmp-hotplug did not write; left as it is",
                 c.group,
                 c.route.key,
-                c.route.protocol
+                ProtocolName(c.route.protocol),
+                links.describe(&c.route.nexthops)
             )
         })
         .collect();

@@ -54,8 +54,9 @@ impl Log for Logger {
     fn flush(&self) {}
 }
 
-/// Installs the logger. `syslog` falls back to stderr where there is no `/dev/log`.
-pub fn init(syslog: bool, verbose: bool) {
+/// Installs the logger. `syslog` falls back to stderr where there is no `/dev/log`; returns
+/// whether messages go to syslog.
+pub fn init(syslog: bool, verbose: bool) -> bool {
     let level = if verbose {
         LevelFilter::Debug
     } else {
@@ -75,7 +76,9 @@ pub fn init(syslog: bool, verbose: bool) {
     } else {
         Sink::Stderr
     };
+    let to_syslog = matches!(sink, Sink::Syslog(_));
     if log::set_boxed_logger(Box::new(Logger { sink, level })).is_ok() {
         log::set_max_level(level);
     }
+    to_syslog
 }

@@ -77,8 +77,8 @@ fn main() -> ExitCode {
         Sub::Status(s) => Command::Status { json: s.json },
         Sub::Flush(_) => Command::Flush,
     };
-    let under_hotplug = command == Command::Hotplug;
-    ecmp_hotplug::log::init(under_hotplug, args.verbose);
+    // The final error goes to stderr always, and to syslog too when that is where logs go.
+    let to_syslog = ecmp_hotplug::log::init(command == Command::Hotplug, args.verbose);
     let dump = match args.dump.as_deref() {
         None => DumpSource::Ubus,
         Some("-") => DumpSource::Stdin,
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     match app::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if under_hotplug {
+            if to_syslog {
                 log::error!("{e}");
             }
             eprintln!("ecmp-hotplug: {e}");

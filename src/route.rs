@@ -16,6 +16,30 @@ use std::str::FromStr;
 /// or the values netifd, odhcp6c and systemd-networkd use (static 4, ra 9, dhcp 16, kernel 2).
 pub const PROTOCOL: u8 = 236;
 
+/// Names a route's `rtm_protocol` the way `ip route` does, for messages.
+pub struct ProtocolName(pub u8);
+
+impl fmt::Display for ProtocolName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.0 {
+            PROTOCOL => "ecmp-hotplug",
+            1 => "redirect",
+            2 => "kernel",
+            3 => "boot",
+            4 => "static",
+            9 => "ra",
+            11 => "zebra",
+            12 => "bird",
+            16 => "dhcp",
+            42 => "babel",
+            186 => "bgp",
+            188 => "ospf",
+            n => return write!(f, "{n}"),
+        };
+        f.write_str(name)
+    }
+}
+
 /// Well-known routing table numbers (`RT_TABLE_*`).
 pub const TABLE_DEFAULT: u32 = 253;
 pub const TABLE_MAIN: u32 = 254;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, HashPolicy};
 use crate::plan::{Change, Changes, Desired};
-use crate::route::{Links, Nexthop, Route, RouteKey, TableName};
+use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -230,9 +230,10 @@ impl fmt::Display for Report {
             match &g.installed {
                 None => write_legs(f, "installed:", &[])?,
                 Some((proto, legs)) if *proto != crate::route::PROTOCOL => {
+                    let proto = ProtocolName(*proto);
                     writeln!(
                         f,
-                        "  {:<10} a route of protocol {proto}, not ours",
+                        "  {:<10} a route of proto {proto}, not ours",
                         "installed:"
                     )?;
                     write_legs(f, "", legs)?;

@@ -1,0 +1,837 @@
+//! Kernel tests: each in its own network namespace with veth pairs as uplinks, running the
+//! built binary the way a router runs it and checking the result with `ip -j`.
+//!
+//! Hotplug runs go through `tests/support/hotplug-call` (OpenWrt's loop: the stub in
+//! `files/etc/hotplug.d/iface` sourced in a subshell, ACTION/INTERFACE/DEVICE in the
+//! environment, a fake `ubus` first on PATH), in a private mount namespace whose overlays put
+//! the binary at /usr/sbin/ecmp-hotplug and the test's config at /etc/config/ecmp-hotplug.
+//! They need root; under CI (`CI` set) a missing privilege fails the test instead of skipping.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ecmp-hotplug");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Whether kernel tests can run here; panics under CI when they can't.
+fn privileged() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let netns = root
+        && Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !netns && std::env::var_os("CI").is_some() {
+        panic!("kernel tests need root and network namespaces, and CI is set: refusing to skip");
+    }
+    if !netns {
+        eprintln!("skipping: kernel tests need root and `ip netns`");
+    }
+    netns
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = sh(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A network namespace with uplinks `wan1..wanN` (veth, peers `peerN` in the same namespace),
+/// a scratch directory for the fake ubus, dump and config, removed on drop.
+struct Router {
+    ns: String,
+    dir: PathBuf,
+}
+
+/// Outcome of one run of the binary.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Router {
+    fn new(tag: &str, uplinks: usize) -> Router {
+        let ns = format!("ecmpt-{}-{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(&ns);
+        let _ = fs::remove_dir_all(&dir);
+        for sub in [
+            "bin",
+            "etc-upper/config",
+            "etc-work",
+            "sbin-upper",
+            "sbin-work",
+        ] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::os::unix::fs::symlink(BIN, dir.join("sbin-upper/ecmp-hotplug")).unwrap();
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        ok(Command::new("ip").args(["netns", "add", &ns]));
+        let r = Router { ns, dir };
+        r.ip(&["link", "set", "lo", "up"]);
+        for i in 1..=uplinks {
+            r.add_uplink(i);
+        }
+        r.ubus_prints_dump();
+        r
+    }
+
+    fn add_uplink(&self, i: usize) {
+        let (wan, peer) = (format!("wan{i}"), format!("peer{i}"));
+        self.ip(&["link", "add", &wan, "type", "veth", "peer", "name", &peer]);
+        self.ip(&["link", "set", &wan, "up"]);
+        self.ip(&["link", "set", &peer, "up"]);
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        ok(Command::new("ip").arg("-n").arg(&self.ns).args(args))
+    }
+
+    fn ip_json(&self, args: &[&str]) -> Value {
+        let out = ok(Command::new("ip")
+            .arg("-j")
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args));
+        if out.trim().is_empty() {
+            Value::Array(vec![])
+        } else {
+            serde_json::from_str(&out).unwrap()
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn set_dump(&self, json: &str) {
+        fs::write(self.path("dump.json"), json).unwrap();
+    }
+
+    fn set_config(&self, text: &str) {
+        fs::write(self.path("etc-upper/config/ecmp-hotplug"), text).unwrap();
+    }
+
+    fn set_ubus(&self, script: &str) {
+        let p = self.path("bin/ubus");
+        fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+
+    /// The fake ubus: answers exactly `call network.interface dump`, like the real one.
+    fn ubus_prints_dump(&self) {
+        let dump = self.path("dump.json");
+        self.set_ubus(&format!(
+            "[ \"$*\" = 'call network.interface dump' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\ncat '{}'",
+            dump.display()
+        ));
+    }
+
+    /// One interface event, delivered the way netifd → hotplug-call delivers it.
+    fn hotplug(&self, action: &str, interface: &str, device: Option<&str>) -> Run {
+        let overlay = |target: &str, name: &str| {
+            format!(
+                "mount -t overlay overlay -o lowerdir={target},upperdir={d}/{name}-upper,workdir={d}/{name}-work {target}",
+                d = self.dir.display()
+            )
+        };
+        let mut env = format!("ACTION={action} INTERFACE={interface}");
+        if let Some(dev) = device {
+            env.push_str(&format!(" DEVICE={dev}"));
+        }
+        let script = format!(
+            "set -e; {}; {}; exec env -i {env} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
+            overlay("/etc", "etc"),
+            overlay("/usr/sbin", "sbin"),
+            bin = self.path("bin").display(),
+            repo = REPO,
+        );
+        self.run_cmd(Command::new("ip").args([
+            "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
+        ]))
+    }
+
+    /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
+    fn cli(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns, BIN]);
+        if self.path("etc-upper/config/ecmp-hotplug").exists() {
+            cmd.arg("--config")
+                .arg(self.path("etc-upper/config/ecmp-hotplug"));
+        }
+        cmd.args(args).env(
+            "PATH",
+            format!(
+                "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                self.path("bin").display()
+            ),
+        );
+        self.run_cmd(&mut cmd)
+    }
+
+    fn run_cmd(&self, cmd: &mut Command) -> Run {
+        let out = sh(cmd.stdin(Stdio::null()));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The route at `target` in the main table, as `ip -j` shows it, if there is one.
+    fn route(&self, family: &str, target: &str) -> Option<Value> {
+        let routes = self.ip_json(&[family, "route", "show", "exact", target]);
+        routes.as_array().unwrap().first().cloned()
+    }
+
+    /// `(device, gateway, weight)` of every leg of the route at `target`, sorted.
+    fn legs(&self, family: &str, target: &str) -> Vec<(String, String, u64)> {
+        let Some(r) = self.route(family, target) else {
+            return vec![];
+        };
+        let one = |v: &Value| {
+            (
+                v["dev"].as_str().unwrap().to_string(),
+                v["gateway"].as_str().unwrap_or("").to_string(),
+                v["weight"].as_u64().unwrap_or(1),
+            )
+        };
+        let mut legs: Vec<_> = match r["nexthops"].as_array() {
+            Some(nhs) => nhs.iter().map(one).collect(),
+            None => vec![one(&r)],
+        };
+        legs.sort();
+        legs
+    }
+
+    /// Everything routing-related the tool could change, for "the kernel is unchanged":
+    /// all routes in all tables but the kernel's own (link-local addresses come and go as
+    /// DAD finishes), and the hash policy sysctls.
+    fn kernel_state(&self) -> String {
+        let mut s = String::new();
+        for family in ["-4", "-6"] {
+            let routes = self.ip(&[family, "route", "show", "table", "all"]);
+            s.extend(
+                routes
+                    .lines()
+                    .filter(|l| !l.contains("proto kernel"))
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+        for family in ["ipv4", "ipv6"] {
+            s += &ok(Command::new("ip")
+                .args(["netns", "exec", &self.ns, "cat"])
+                .arg(format!("/proc/sys/net/{family}/fib_multipath_hash_policy")));
+        }
+        s
+    }
+
+    fn sysctl(&self, name: &str) -> String {
+        ok(Command::new("ip").args(["netns", "exec", &self.ns, "sysctl", "-n", name]))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A DHCPv6 uplink as netifd dumps it: on-link /64 first, then the default route once per
+/// delegated prefix (source-specific copies), as odhcp6c hands them over.
+fn v6_uplink(name: &str, dev: &str, gw: &str, up: bool) -> String {
+    if !up {
+        return format!(
+            r#"{{"interface":"{name}","up":false,"pending":false,"available":true,"proto":"dhcpv6","data":{{}}}}"#
+        );
+    }
+    format!(
+        r#"{{"interface":"{name}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":60,
+            "l3_device":"{dev}","proto":"dhcpv6","device":"{dev}","metric":0,"delegation":true,
+            "ipv6-address":[{{"address":"2001:db8:{n}::2","mask":64,"preferred":3600,"valid":7200}}],
+            "ipv6-prefix":[{{"address":"2001:db8:{n}00::","mask":56,"preferred":3600,"valid":7200,"class":"{name}","assigned":{{}}}}],
+            "route":[{{"target":"2001:db8:{n}::","mask":64,"nexthop":"::","metric":256,"valid":7200,"source":"::/0"}},
+                     {{"target":"::","mask":0,"nexthop":"{gw}","metric":512,"valid":1800,"source":"2001:db8:{n}00::/56"}},
+                     {{"target":"::","mask":0,"nexthop":"{gw}","metric":512,"valid":1800,"source":"2001:db8:{n}::2/64"}}],
+            "dns-server":[],"dns-search":[],"neighbors":[],
+            "inactive":{{"ipv4-address":[],"ipv6-address":[],"route":[],"dns-server":[],"dns-search":[],"neighbors":[]}},
+            "data":{{}}}}"#,
+        n = dev.trim_start_matches("wan"),
+    )
+}
+
+fn dump(ifaces: &[String]) -> String {
+    format!("{{\"interface\":[{}]}}", ifaces.join(","))
+}
+
+/// `(uplinks up)` → dump with `wan1_6..wanN_6` on `wan1..wanN`, gateways `fe80::N`.
+fn v6_dump(up: &[bool]) -> String {
+    let ifaces: Vec<String> = up
+        .iter()
+        .enumerate()
+        .map(|(i, up)| {
+            v6_uplink(
+                &format!("wan{}_6", i + 1),
+                &format!("wan{}", i + 1),
+                &format!("fe80::{}", i + 1),
+                *up,
+            )
+        })
+        .collect();
+    dump(&ifaces)
+}
+
+fn leg(dev: &str, gw: &str, weight: u64) -> (String, String, u64) {
+    (dev.to_string(), gw.to_string(), weight)
+}
+
+const WEIGHTED: &str = "config globals 'globals'\n\toption hash_policy 'l4'\n\nconfig group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\nconfig member\n\toption interface 'wan2_6'\n\toption weight '2'\n\nconfig member\n\toption interface 'wan4_6'\n\toption weight '3'\n";
+
+#[test]
+fn four_uplinks_come_up_one_by_one_into_a_weighted_route() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("grow", 4);
+    r.set_config(WEIGHTED);
+    let mut up = [false; 4];
+    for i in 0..4 {
+        up[i] = true;
+        r.set_dump(&v6_dump(&up));
+        let name = format!("wan{}_6", i + 1);
+        let run = r.hotplug("ifup", &name, Some(&format!("wan{}", i + 1)));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(r.legs("-6", "2000::/3").len(), i + 1);
+    }
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![
+            leg("wan1", "fe80::1", 1),
+            leg("wan2", "fe80::2", 2),
+            leg("wan3", "fe80::3", 1),
+            leg("wan4", "fe80::4", 3)
+        ]
+    );
+    let route = r.route("-6", "2000::/3").unwrap();
+    assert_eq!(route["protocol"], "236");
+    assert_eq!(route["metric"], 1024);
+    assert_eq!(r.sysctl("net.ipv6.fib_multipath_hash_policy"), "1");
+    assert_eq!(r.sysctl("net.ipv4.fib_multipath_hash_policy"), "1");
+}
+
+#[test]
+fn ifdown_removes_exactly_that_nexthop_and_the_last_removes_the_route() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("down", 4);
+    r.set_config(WEIGHTED);
+    r.set_dump(&v6_dump(&[true; 4]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    // A foreign route elsewhere must survive everything below.
+    r.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:ff::/48",
+        "via",
+        "fe80::9",
+        "dev",
+        "wan1",
+        "proto",
+        "static",
+    ]);
+
+    r.set_dump(&v6_dump(&[true, true, false, true]));
+    let run = r.hotplug("ifdown", "wan3_6", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![
+            leg("wan1", "fe80::1", 1),
+            leg("wan2", "fe80::2", 2),
+            leg("wan4", "fe80::4", 3)
+        ]
+    );
+
+    for (i, up) in [
+        [false, true, false, true],
+        [false, true, false, false],
+        [false, false, false, false],
+    ]
+    .iter()
+    .enumerate()
+    {
+        r.set_dump(&v6_dump(up));
+        assert_eq!(
+            r.hotplug("ifdown", &format!("wan{}_6", i + 1), None).code,
+            0
+        );
+    }
+    assert_eq!(
+        r.route("-6", "2000::/3"),
+        None,
+        "the last ifdown deletes the route"
+    );
+    assert!(r.route("-6", "2001:db8:ff::/48").is_some());
+}
+
+#[test]
+fn ifupdate_with_a_new_gateway_moves_the_nexthop() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("move", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    r.set_dump(&dump(&[
+        v6_uplink("wan1_6", "wan1", "fe80::1", true),
+        v6_uplink("wan2_6", "wan2", "fe80::22", true),
+    ]));
+    let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::22", 1)]
+    );
+}
+
+/// Reads `ip monitor route` until `sentinel` shows up; returns what came before it.
+fn monitor_until(mut child: Child, r: &Router, sentinel: &str) -> String {
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    r.ip(&["route", "add", sentinel, "dev", "wan1"]);
+    // The sentinel was written after the run; once the monitor printed it, it printed all.
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() > deadline || r.ip(&["route", "show", sentinel]).contains(sentinel) {
+            std::thread::sleep(Duration::from_millis(300));
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap()
+}
+
+#[test]
+fn a_second_identical_run_writes_nothing() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("idem", 3);
+    r.set_config(WEIGHTED);
+    r.set_dump(&v6_dump(&[true; 3]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    let monitor = Command::new("ip")
+        .args(["-n", &r.ns, "monitor", "route"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..2 {
+        let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(r.cli(&["sync"]).code, 0);
+    }
+    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
+    let lines: Vec<&str> = seen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "only the sentinel may change, saw:\n{seen}");
+    assert!(lines[0].contains("203.0.113.0/24"), "{seen}");
+}
+
+#[test]
+fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("foreign", 2);
+    r.set_config(
+        "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
+         config group 'docs'\n\toption target '2001:db8::/32'\n\toption metric '300'\n\tlist proto 'dhcpv6'\n",
+    );
+    r.ip(&[
+        "-6", "route", "add", "2000::/3", "via", "fe80::99", "dev", "wan1", "metric", "1024",
+        "proto", "static",
+    ]);
+    r.set_dump(&v6_dump(&[true, true]));
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("v6: 2000::/3 table main metric 1024 is held by a route of proto static (via fe80::99 dev wan1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![leg("wan1", "fe80::99", 1)],
+        "the foreign route is untouched"
+    );
+    assert_eq!(r.route("-6", "2000::/3").unwrap()["protocol"], "static");
+    assert_eq!(
+        r.legs("-6", "2001:db8::/32"),
+        vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
+    );
+    let status = r.cli(&["status"]);
+    assert_eq!(status.code, 1);
+    assert!(
+        status
+            .stdout
+            .contains("group v6 (ipv6): 2000::/3 table main metric 1024: conflict"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn flush_removes_only_the_tools_routes() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("flush", 2);
+    r.ip(&["addr", "add", "192.0.2.2/24", "dev", "wan1"]);
+    r.set_config(
+        "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
+         config group 'v4'\n\toption target '198.51.100.0/24'\n\toption table '100'\n\tlist interface 'wan1_6'\n",
+    );
+    let mut wan1 = v6_uplink("wan1_6", "wan1", "fe80::1", true);
+    wan1 = wan1.replacen(
+        r#""route":["#,
+        r#""route":[{"target":"0.0.0.0","mask":0,"nexthop":"192.0.2.1","source":"192.0.2.2/32"},"#,
+        1,
+    );
+    r.set_dump(&dump(&[wan1, v6_uplink("wan2_6", "wan2", "fe80::2", true)]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.legs("-4", "198.51.100.0/24"), vec![]);
+    assert_eq!(
+        r.ip_json(&["-4", "route", "show", "table", "100"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Foreign routes in the same tables, including one at another metric of our target.
+    r.ip(&[
+        "-6", "route", "add", "2000::/3", "via", "fe80::7", "dev", "wan2", "metric", "5", "proto",
+        "static",
+    ]);
+    r.ip(&[
+        "-4",
+        "route",
+        "add",
+        "198.51.100.0/24",
+        "via",
+        "192.0.2.9",
+        "table",
+        "100",
+        "metric",
+        "9",
+    ]);
+    let before_foreign = (
+        r.legs("-6", "2000::/3").len(),
+        r.ip(&["-4", "route", "show", "table", "100"]),
+    );
+    assert_eq!(
+        before_foreign.0, 1,
+        "ip shows the lowest-metric 2000::/3 first"
+    );
+    let run = r.cli(&["flush"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v6: Vec<Value> = r
+        .ip_json(&["-6", "route", "show", "2000::/3"])
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(v6.len(), 1);
+    assert_eq!(v6[0]["protocol"], "static");
+    let t100 = r.ip_json(&["-4", "route", "show", "table", "100"]);
+    assert_eq!(t100.as_array().unwrap().len(), 1);
+    assert_eq!(t100[0]["gateway"], "192.0.2.9");
+    assert_eq!(r.cli(&["flush"]).code, 0, "flushing nothing is fine");
+}
+
+#[test]
+fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("v4", 3);
+    r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan3"]);
+    r.ip(&[
+        "addr",
+        "add",
+        "10.64.0.2",
+        "peer",
+        "198.51.100.1",
+        "dev",
+        "wan1",
+    ]);
+    r.set_config(
+        "config group 'v4'\n\toption family 'ipv4'\n\toption target '0.0.0.0/0'\n\toption table 'main'\n\tlist interface 'wan'\n\tlist interface 'wanb'\n\tlist interface 'wanc'\n\n\
+         config member\n\toption interface 'wanc'\n\toption weight '2'\n",
+    );
+    let ppp_peer = r#"{"interface":"wan","up":true,"proto":"pppoe","l3_device":"wan1","device":"eth0",
+        "ipv4-address":[{"address":"10.64.0.2","mask":32,"ptpaddress":"198.51.100.1"}],
+        "route":[{"target":"0.0.0.0","mask":0,"nexthop":"198.51.100.1","source":"0.0.0.0/0"}],"data":{}}"#;
+    let ppp_onlink = r#"{"interface":"wanb","up":true,"proto":"3g","l3_device":"wan2",
+        "route":[{"target":"0.0.0.0","mask":0,"nexthop":"0.0.0.0","source":"0.0.0.0/0"}],"data":{}}"#;
+    let dhcp = r#"{"interface":"wanc","up":true,"proto":"dhcp","l3_device":"wan3","device":"wan3",
+        "ipv4-address":[{"address":"192.0.2.10","mask":24}],
+        "route":[{"target":"192.0.2.0","mask":24,"nexthop":"0.0.0.0","source":"192.0.2.10/32"}],
+        "inactive":{"route":[{"target":"0.0.0.0","mask":0,"nexthop":"192.0.2.1","source":"192.0.2.10/32"}]},"data":{"leasetime":3600}}"#;
+    r.set_dump(&dump(&[ppp_peer.into(), ppp_onlink.into(), dhcp.into()]));
+    let run = r.hotplug("ifup", "wanc", Some("wan3"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        r.legs("-4", "default"),
+        vec![
+            leg("wan1", "198.51.100.1", 1),
+            leg("wan2", "", 1),
+            leg("wan3", "192.0.2.1", 2)
+        ]
+    );
+    // Down to the device-only link alone: a plain link-scoped route.
+    r.set_dump(&dump(&[ppp_onlink.into()]));
+    assert_eq!(r.hotplug("ifdown", "wanc", None).code, 0);
+    let route = r.route("-4", "default").unwrap();
+    assert_eq!(
+        (
+            route["dev"].as_str(),
+            route["scope"].as_str(),
+            route.get("gateway")
+        ),
+        (Some("wan2"), Some("link"), None)
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing_and_says_what_it_would_do() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("dry", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    let before = r.kernel_state();
+    let run = r.cli(&["--dry-run", "sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("dry run: v6: 2000::/3 table main metric 1024 -> via fe80::1 dev wan1 weight 1, via fe80::2 dev wan2 weight 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("fib_multipath_hash_policy 0 -> 1"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn bad_input_fails_with_one_line_and_leaves_the_kernel_alone() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("bad", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    let before = r.kernel_state();
+    let good = v6_dump(&[false, false]); // would delete the route, if it were read
+    let cases: Vec<(&str, Box<dyn Fn()>, i32, &str)> = vec![
+        (
+            "malformed dump",
+            Box::new(|| r.set_dump(&good[..good.len() / 2])),
+            3,
+            "dump is not valid JSON",
+        ),
+        (
+            "empty dump",
+            Box::new(|| r.set_dump("")),
+            3,
+            "dump is empty",
+        ),
+        (
+            "not netifd's shape",
+            Box::new(|| r.set_dump("{\"interfaces\":[]}")),
+            3,
+            "no \"interface\" array",
+        ),
+        (
+            "failing ubus",
+            Box::new(|| r.set_ubus("echo 'Command failed: Not found' >&2; exit 4")),
+            3,
+            "failed (exit status: 4): Command failed: Not found",
+        ),
+        (
+            "missing ubus",
+            Box::new(|| {
+                fs::remove_file(r.path("bin/ubus")).unwrap();
+            }),
+            3,
+            "ubus not found on PATH",
+        ),
+        (
+            "bad config",
+            Box::new(|| {
+                r.ubus_prints_dump();
+                r.set_dump(&good);
+                r.set_config("config group v6\n\toption target '2000::/3'\n\toption weight x\n\toption metric 'lots'\n");
+            }),
+            3,
+            "/etc/config/ecmp-hotplug:4: metric 'lots'",
+        ),
+        (
+            "unterminated quote",
+            Box::new(|| r.set_config("config group v6\n\toption target '2000::/3\n")),
+            3,
+            "/etc/config/ecmp-hotplug:2: unterminated ' quote",
+        ),
+    ];
+    for (case, setup, code, msg) in cases {
+        setup();
+        let run = r.hotplug("ifdown", "wan1_6", None);
+        assert_eq!(run.code, code, "{case}: {}", run.stderr);
+        let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains(msg)).collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "{case}: wanted one line with {msg:?}, got:\n{}",
+            run.stderr
+        );
+        assert!(
+            errors[0].starts_with("ecmp-hotplug: "),
+            "{case}: {}",
+            errors[0]
+        );
+        assert_eq!(r.kernel_state(), before, "{case}: the kernel changed");
+    }
+    // A missing ACTION is a hotplug environment error too.
+    let run = r.cli(&["hotplug"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("ACTION is not set"), "{}", run.stderr);
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn a_hanging_ubus_is_killed_within_the_bound() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("hang", 1);
+    r.set_ubus("sleep 60 & sleep 60");
+    let before = r.kernel_state();
+    let start = Instant::now();
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    let took = start.elapsed();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no answer within 5 s"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn ignored_actions_exit_0_and_touch_nothing() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("ignore", 1);
+    r.set_dump(&v6_dump(&[true]));
+    let before = r.kernel_state();
+    for action in ["iflink", "connecting", "free"] {
+        let run = r.hotplug(action, "wan1_6", None);
+        assert_eq!(run.code, 0, "{action}: {}", run.stderr);
+    }
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn enabled_0_removes_what_the_tool_installed() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("off", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(r.legs("-6", "2000::/3").len(), 2);
+    r.set_config("config globals 'globals'\n\toption enabled '0'\n\nconfig group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n");
+    assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(r.route("-6", "2000::/3"), None);
+}
+
+#[test]
+fn status_json_reports_desired_installed_and_left_out() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("status", 2);
+    r.set_dump(&dump(&[
+        v6_uplink("wan1_6", "wan1", "fe80::1", true),
+        v6_uplink("wan2_6", "wan2", "fe80::2", false),
+        v6_uplink("wan3_6", "wan9", "fe80::3", true),
+    ]));
+    let run = r.cli(&["status", "--json"]);
+    assert_eq!(run.code, 1, "nothing installed yet: out of sync");
+    let s: Value = serde_json::from_str(&run.stdout).unwrap();
+    let g = &s["groups"][0];
+    assert_eq!(g["name"], "v6");
+    assert_eq!(g["state"], "out of sync");
+    assert_eq!(g["desired"][0]["interface"], "wan1_6");
+    assert_eq!(g["installed"], Value::Null);
+    assert_eq!(
+        g["skipped"][0],
+        serde_json::json!({"interface": "wan2_6", "reason": "down"})
+    );
+    assert_eq!(
+        g["skipped"][1],
+        serde_json::json!({"interface": "wan3_6", "reason": "device wan9 does not exist"})
+    );
+    let run = r.cli(&["sync"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("wan3_6 left out: device wan9 does not exist"),
+        "{}",
+        run.stderr
+    );
+    let run = r.cli(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s["groups"][0]["state"], "in sync");
+    assert_eq!(s["groups"][0]["installed"]["protocol"], 236);
+}
+
+#[test]
+fn version_prints_the_cargo_version() {
+    let out = ok(Command::new(BIN).arg("--version"));
+    assert_eq!(
+        out.trim(),
+        format!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"))
+    );
+}
