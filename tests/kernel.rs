@@ -660,7 +660,8 @@ fn bad_input_fails_with_one_line_and_leaves_the_kernel_alone() {
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     let before = r.kernel_state();
     let good = v6_dump(&[false, false]); // would delete the route, if it were read
-    let cases: Vec<(&str, Box<dyn Fn()>, i32, &str)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "malformed dump",
             Box::new(|| r.set_dump(&good[..good.len() / 2])),
