@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: builds nothing itself (the Makefile builds release first); sets up a network
+# namespace with veth uplinks and runs the measurements inside it, side by side, printing
+# tables. Needs root. Not part of CI's pass/fail: this machine is shared and noisy, so every
+# figure is a median over interleaved trials and reported as a ratio.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+ns=ecmp-bench-$$
+trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+[ "$(id -u)" = 0 ] || { echo "make bench needs root (network namespaces)" >&2; exit 1; }
+ip netns add "$ns"
+for i in $(seq 1 64); do
+	ip -n "$ns" link add "wan$i" type veth peer name "isp$i"
+	ip -n "$ns" link set "wan$i" up
+	ip -n "$ns" link set "isp$i" up
+done
+ip netns exec "$ns" python3 "$repo/tests/support/bench.py" "$repo/target/release/ecmp-hotplug"
