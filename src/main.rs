@@ -61,8 +61,31 @@ struct Status {
 #[argh(subcommand, name = "flush")]
 struct Flush {}
 
+/// Like `argh::from_env`, but a usage error exits 2 (README, "Exit codes"), not 1, which
+/// means a group was not applied.
+fn parse_args() -> Result<Args, ExitCode> {
+    let argv: Vec<String> = std::env::args().collect();
+    let name = argv
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a))
+        .unwrap_or("ecmp-hotplug");
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    Args::from_args(&[name], &rest).map_err(|early| {
+        if early.status.is_ok() {
+            print!("{}", early.output);
+            ExitCode::SUCCESS
+        } else {
+            eprint!("{}", early.output);
+            ExitCode::from(2)
+        }
+    })
+}
+
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if args.version {
         println!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

@@ -836,3 +836,12 @@ fn version_prints_the_cargo_version() {
         format!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [&["--bogus"][..], &["status", "--x"], &[]] {
+        let out = sh(Command::new(BIN).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
