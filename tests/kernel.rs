@@ -3,8 +3,9 @@
 //!
 //! Hotplug runs go through `tests/support/hotplug-call` (OpenWrt's loop: the stub in
 //! `files/etc/hotplug.d/iface` sourced in a subshell, ACTION/INTERFACE/DEVICE in the
-//! environment, a fake `ubus` first on PATH), in a private mount namespace whose overlays put
-//! the binary at /usr/sbin/ecmp-hotplug and the test's config at /etc/config/ecmp-hotplug.
+//! environment, a fake `ubus` first on PATH), in a private mount namespace whose read-only
+//! overlays put the binary at /usr/sbin/ecmp-hotplug and the test's config at
+//! /etc/config/ecmp-hotplug.
 //! They need root; under CI (`CI` set) a missing privilege fails the test instead of skipping.
 
 #![allow(
@@ -74,16 +75,10 @@ impl Router {
         let ns = format!("ecmpt-{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(&ns);
         let _ = fs::remove_dir_all(&dir);
-        for sub in [
-            "bin",
-            "etc-upper/config",
-            "etc-work",
-            "sbin-upper",
-            "sbin-work",
-        ] {
+        for sub in ["bin", "etc-layer/config", "sbin-layer"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        std::os::unix::fs::symlink(BIN, dir.join("sbin-upper/ecmp-hotplug")).unwrap();
+        std::os::unix::fs::symlink(BIN, dir.join("sbin-layer/ecmp-hotplug")).unwrap();
         let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         ok(Command::new("ip").args(["netns", "add", &ns]));
         let r = Router { ns, dir };
@@ -128,7 +123,7 @@ impl Router {
     }
 
     fn set_config(&self, text: &str) {
-        fs::write(self.path("etc-upper/config/ecmp-hotplug"), text).unwrap();
+        fs::write(self.path("etc-layer/config/ecmp-hotplug"), text).unwrap();
     }
 
     fn set_ubus(&self, script: &str) {
@@ -148,9 +143,10 @@ impl Router {
 
     /// One interface event, delivered the way netifd → hotplug-call delivers it.
     fn hotplug(&self, action: &str, interface: &str, device: Option<&str>) -> Run {
+        // Read-only overlays (two lower layers, ours on top): concurrent runs can share them.
         let overlay = |target: &str, name: &str| {
             format!(
-                "mount -t overlay overlay -o lowerdir={target},upperdir={d}/{name}-upper,workdir={d}/{name}-work {target}",
+                "mount -t overlay overlay -o lowerdir={d}/{name}-layer:{target} {target}",
                 d = self.dir.display()
             )
         };
@@ -174,9 +170,9 @@ impl Router {
     fn cli(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns, BIN]);
-        if self.path("etc-upper/config/ecmp-hotplug").exists() {
+        if self.path("etc-layer/config/ecmp-hotplug").exists() {
             cmd.arg("--config")
-                .arg(self.path("etc-upper/config/ecmp-hotplug"));
+                .arg(self.path("etc-layer/config/ecmp-hotplug"));
         }
         cmd.args(args).env(
             "PATH",
@@ -844,4 +840,66 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+#[test]
+fn simultaneous_events_all_end_with_every_nexthop() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("burst", 4);
+    r.set_config(WEIGHTED);
+    r.set_dump(&v6_dump(&[true; 4]));
+    // netifd, mwan3track and a person at once: every run reconciles from the full dump
+    // under the lock, so whichever writes last writes the whole route.
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (1..=8)
+            .map(|i| {
+                let r = &r;
+                s.spawn(move || r.hotplug("ifup", &format!("wan{}_6", (i - 1) % 4 + 1), None))
+            })
+            .collect();
+        for run in runs {
+            let run = run.join().unwrap();
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    });
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![
+            leg("wan1", "fe80::1", 1),
+            leg("wan2", "fe80::2", 2),
+            leg("wan3", "fe80::3", 1),
+            leg("wan4", "fe80::4", 3)
+        ]
+    );
+}
+
+#[test]
+fn the_dump_can_come_from_stdin() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("stdin", 2);
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &r.ns, BIN, "--dump", "-", "sync"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        v6_dump(&[true, true]).as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
+    );
 }

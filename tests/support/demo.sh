@@ -19,8 +19,8 @@ for i in 1 2 3 4; do
 	ip -n "$ns" link set "isp$i" up
 done
 
-mkdir -p "$dir"/{bin,sbin-upper,sbin-work}
-ln -s "$bin" "$dir/sbin-upper/ecmp-hotplug"
+mkdir -p "$dir"/{bin,sbin-layer}
+ln -s "$bin" "$dir/sbin-layer/ecmp-hotplug"
 cat > "$dir/bin/ubus" <<UBUS
 #!/bin/sh
 cat "$dir/dump.json"
@@ -53,7 +53,7 @@ event() { # ACTION INTERFACE [DEVICE]
 	echo
 	echo "### netifd: $1 $2"
 	ip netns exec "$ns" unshare --mount sh -c "
-		mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir=$dir/sbin-upper,workdir=$dir/sbin-work /usr/sbin
+		mount -t overlay overlay -o lowerdir=$dir/sbin-layer:/usr/sbin /usr/sbin
 		exec env -i ACTION=$1 INTERFACE=$2 ${3:+DEVICE=$3} FAKE_BIN=$dir/bin HOTPLUG_DIR=$repo/files/etc/hotplug.d \
 			$repo/tests/support/hotplug-call iface"
 	echo "\$ ip -6 route show 2000::/3"
