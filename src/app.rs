@@ -136,18 +136,23 @@ fn load_config(opts: &Options) -> Result<Config, Error> {
 }
 
 fn load_dump(source: &DumpSource) -> Result<Dump, Error> {
+    // One byte past the limit is enough for Dump::parse to refuse it; never read more.
+    let limit = crate::dump::MAX_DUMP_BYTES as u64 + 1;
+    let read = |name: &str, reader: &mut dyn Read| {
+        let mut buf = Vec::new();
+        reader
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map(|_| buf)
+            .map_err(|e| Error::State(format!("reading the dump from {name}: {e}")))
+    };
     let bytes = match source {
         DumpSource::Ubus => ubus::dump(ubus::TIMEOUT).map_err(Error::State)?,
-        DumpSource::Stdin => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .take(crate::dump::MAX_DUMP_BYTES as u64 + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::State(format!("reading the dump from stdin: {e}")))?;
-            buf
-        }
+        DumpSource::Stdin => read("stdin", &mut std::io::stdin())?,
         DumpSource::File(path) => {
-            std::fs::read(path).map_err(|e| Error::State(format!("{}: {e}", path.display())))?
+            let mut file = std::fs::File::open(path)
+                .map_err(|e| Error::State(format!("{}: {e}", path.display())))?;
+            read(&path.display().to_string(), &mut file)?
         }
     };
     Dump::parse(&bytes).map_err(|e| Error::State(e.to_string()))
