@@ -11,17 +11,12 @@ pub mod wire;
 use std::fmt;
 use std::io;
 
-use neli::consts::nl::{NlmF, Nlmsg};
-use neli::consts::rtnl::{Arphrd, Iff, Ifla, RtAddrFamily, RtScope, RtTable, Rtm, Rtn, Rtprot};
-use neli::consts::socket::NlFamily;
-use neli::nl::NlPayload;
-use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, Rtmsg, RtmsgBuilder};
-use neli::socket::synchronous::NlSocketHandle;
-use neli::types::Buffer;
+use neli::consts::socket::{Msg, NlFamily};
+use neli::socket::NlSocket;
 use neli::utils::Groups;
-use neli::{FromBytesWithInput, Size, ToBytes};
 
 use crate::route::{Family, Links, Route};
+use wire::{Header, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelError(pub String);
@@ -48,14 +43,18 @@ fn socket_error(what: &str, e: impl fmt::Display) -> KernelError {
 /// while it was read) is started again before giving up.
 const DUMP_ATTEMPTS: usize = 3;
 
+/// Large enough for any one datagram the kernel sends a dump in (it fills up to 32 KiB).
+const RECV_BUFFER: usize = 64 << 10;
+
 pub struct Kernel {
-    socket: NlSocketHandle,
+    socket: NlSocket,
     seq: u32,
+    buf: Vec<u8>,
 }
 
 impl Kernel {
     pub fn open() -> Result<Kernel, KernelError> {
-        let socket = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
+        let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
             .map_err(|e| socket_error("socket", e))?;
         // The kernel's own words ("Nexthop device is not up") make better errors; kernels
         // before 4.12 don't have them, which is fine.
@@ -63,6 +62,7 @@ impl Kernel {
         Ok(Kernel {
             socket,
             seq: std::process::id(),
+            buf: vec![0; RECV_BUFFER],
         })
     }
 
@@ -73,162 +73,124 @@ impl Kernel {
 
     /// Every network device, by name and index.
     pub fn links(&mut self) -> Result<Links, KernelError> {
-        let request = || {
-            IfinfomsgBuilder::default()
-                .ifi_family(RtAddrFamily::Unspecified)
-                .ifi_type(Arphrd::from(0))
-                .ifi_index(0)
-                .ifi_flags(Iff::empty())
-                .ifi_change(Iff::empty())
-                .build()
-                .map_err(|e| socket_error("building ifinfomsg", e))
-        };
-        let named = self.dump(Rtm::Getlink, request, |link: &Ifinfomsg| {
-            let name = link
-                .rtattrs()
-                .iter()
-                .find(|a| *a.rta_type() == Ifla::Ifname)
-                .map(|a| {
-                    let bytes = a.rta_payload().as_ref();
-                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
-                });
-            Ok(name.zip(u32::try_from(*link.ifi_index()).ok()))
-        })?;
         let mut links = Links::default();
-        for (name, index) in named {
+        for (name, index) in self.dump(wire::link_dump, wire::RTM_NEWLINK, wire::link)? {
             links.insert(name, index);
         }
         Ok(links)
     }
 
-    /// Every route of both families in every table (IPv4 and IPv6 unicast, blackhole, …),
-    /// without cache clones.
+    /// Every route of both families in every table (unicast, blackhole, …), without cache
+    /// clones.
     pub fn routes(&mut self) -> Result<Vec<Route>, KernelError> {
-        let mut routes = Vec::new();
-        for family in [RtAddrFamily::Inet, RtAddrFamily::Inet6] {
-            let request = || {
-                RtmsgBuilder::default()
-                    .rtm_family(family)
-                    .rtm_dst_len(0)
-                    .rtm_src_len(0)
-                    .rtm_tos(0)
-                    .rtm_table(RtTable::Unspec)
-                    .rtm_protocol(Rtprot::Unspec)
-                    .rtm_scope(RtScope::Universe)
-                    .rtm_type(Rtn::Unspec)
-                    .build()
-                    .map_err(|e| socket_error("building rtmsg", e))
-            };
-            routes.extend(self.dump(Rtm::Getroute, request, |msg: &Rtmsg| Ok(wire::route(msg)?))?);
-        }
+        let mut routes = self.dump(
+            |seq| wire::route_dump(Family::V4, seq),
+            wire::RTM_NEWROUTE,
+            wire::route,
+        )?;
+        routes.extend(self.dump(
+            |seq| wire::route_dump(Family::V6, seq),
+            wire::RTM_NEWROUTE,
+            wire::route,
+        )?);
         Ok(routes)
     }
 
     /// Installs `route`. With `create`, only where no route holds its key (`NLM_F_EXCL`);
     /// otherwise it replaces the route at the key, with one request for all nexthops.
     pub fn write(&mut self, route: &Route, create: bool) -> Result<(), KernelError> {
-        let flags = NlmF::CREATE | if create { NlmF::EXCL } else { NlmF::REPLACE };
-        let msg = wire::rtmsg(route, true)?;
-        self.request(Rtm::Newroute, flags, msg)
+        let flags = NLM_F_CREATE | if create { NLM_F_EXCL } else { NLM_F_REPLACE };
+        let seq = self.next_seq();
+        self.request(
+            &wire::route_request(route, wire::RTM_NEWROUTE, flags | NLM_F_ACK, seq),
+            seq,
+        )
     }
 
     /// Removes the route at `route`'s key, if it carries `route`'s protocol.
     pub fn delete(&mut self, route: &Route) -> Result<(), KernelError> {
-        let msg = wire::rtmsg(route, false)?;
-        self.request(Rtm::Delroute, NlmF::empty(), msg)
+        let seq = self.next_seq();
+        self.request(
+            &wire::route_request(route, wire::RTM_DELROUTE, NLM_F_ACK, seq),
+            seq,
+        )
     }
 
-    fn send<P: Size + ToBytes + fmt::Debug>(
-        &mut self,
-        kind: Rtm,
-        flags: NlmF,
-        payload: P,
-    ) -> Result<u32, KernelError> {
-        let seq = self.next_seq();
-        let msg = wire::request(kind, flags, seq, payload)?;
+    fn send(&self, bytes: &[u8]) -> Result<(), KernelError> {
         self.socket
-            .send(&msg)
+            .send(bytes, Msg::empty())
             .map_err(|e| socket_error("send", e))?;
-        Ok(seq)
+        Ok(())
+    }
+
+    /// Receives one datagram and hands over the messages in it that answer `seq`.
+    fn receive(
+        &mut self,
+        seq: u32,
+        mut each: impl FnMut(Header, &[u8]) -> Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
+        let (len, _) = loop {
+            match self.socket.recv(&mut self.buf[..], Msg::empty()) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(|e| socket_error("receive", e))?,
+            }
+        };
+        for (header, payload) in wire::messages(self.buf.get(..len).unwrap_or_default())? {
+            if header.seq == seq {
+                each(header, payload)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends one request and waits for its ack.
-    fn request(&mut self, kind: Rtm, flags: NlmF, payload: Rtmsg) -> Result<(), KernelError> {
-        let seq = self.send(kind, flags | NlmF::ACK, payload)?;
-        loop {
-            let (msgs, _) = self
-                .socket
-                .recv::<u16, Buffer>()
-                .map_err(|e| socket_error("receive", e))?;
-            for msg in msgs {
-                let msg = msg.map_err(|e| socket_error("reply", e))?;
-                if *msg.nl_seq() != seq {
-                    continue;
+    fn request(&mut self, bytes: &[u8], seq: u32) -> Result<(), KernelError> {
+        self.send(bytes)?;
+        let mut outcome = None;
+        while outcome.is_none() {
+            self.receive(seq, |header, payload| {
+                if header.kind == wire::NLMSG_ERROR {
+                    let (code, message) = wire::error(&header, payload)?;
+                    outcome = Some(if code == 0 {
+                        Ok(())
+                    } else {
+                        Err(errno_error(code, message))
+                    });
                 }
-                match msg.nl_payload() {
-                    NlPayload::Ack(_) => return Ok(()),
-                    NlPayload::Err(e) => {
-                        let ext = e
-                            .ext_ack()
-                            .iter()
-                            .find(|a| u16::from(*a.nla_type().nla_type()) == 1)
-                            .map(|a| {
-                                let bytes = a.nla_payload().as_ref();
-                                String::from_utf8_lossy(bytes)
-                                    .trim_end_matches('\0')
-                                    .to_string()
-                            });
-                        let errno = io::Error::from_raw_os_error(e.error().saturating_neg());
-                        return Err(KernelError(match ext {
-                            Some(m) if !m.is_empty() => format!("{errno} ({m})"),
-                            _ => errno.to_string(),
-                        }));
-                    }
-                    _ => {}
-                }
-            }
+                Ok(())
+            })?;
         }
+        outcome.unwrap_or(Ok(()))
     }
 
-    /// Runs a dump and converts each reply with `convert` (`None`: not wanted). A dump the
-    /// kernel marks interrupted by a change is started again.
-    fn dump<P, R>(
+    /// Runs a dump (`request` builds it for a sequence number) and converts each `kind`
+    /// message with `convert` (`None`: not wanted). A dump the kernel marks interrupted by a
+    /// change is started again.
+    fn dump<R>(
         &mut self,
-        kind: Rtm,
-        request: impl Fn() -> Result<P, KernelError>,
-        convert: impl Fn(&P) -> Result<Option<R>, KernelError>,
-    ) -> Result<Vec<R>, KernelError>
-    where
-        P: Size + ToBytes + FromBytesWithInput<Input = usize> + fmt::Debug,
-    {
+        request: impl Fn(u32) -> Vec<u8>,
+        kind: u16,
+        convert: impl Fn(&[u8]) -> Result<Option<R>, wire::WireError>,
+    ) -> Result<Vec<R>, KernelError> {
         for _ in 0..DUMP_ATTEMPTS {
+            let seq = self.next_seq();
+            self.send(&request(seq))?;
             let mut out = Vec::new();
-            let seq = self.send(kind, NlmF::DUMP, request()?)?;
-            let mut interrupted = false;
-            'recv: loop {
-                let (msgs, _) = self
-                    .socket
-                    .recv::<u16, P>()
-                    .map_err(|e| socket_error("receive", e))?;
-                for msg in msgs {
-                    let msg = msg.map_err(|e| socket_error("dump reply", e))?;
-                    if *msg.nl_seq() != seq {
-                        continue;
-                    }
-                    interrupted |= msg.nl_flags().contains(NlmF::DUMP_INTR);
-                    if *msg.nl_type() == u16::from(Nlmsg::Done) {
-                        break 'recv;
-                    }
-                    match msg.nl_payload() {
-                        NlPayload::Payload(p) => out.extend(convert(p)?),
-                        NlPayload::Err(e) => {
-                            let errno = io::Error::from_raw_os_error(e.error().saturating_neg());
-                            return Err(KernelError(format!("dump: {errno}")));
+            let (mut done, mut interrupted) = (false, false);
+            while !done {
+                self.receive(seq, |header, payload| {
+                    interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
+                    match header.kind {
+                        wire::NLMSG_DONE => done = true,
+                        wire::NLMSG_ERROR => {
+                            let (code, message) = wire::error(&header, payload)?;
+                            return Err(errno_error(code, message));
                         }
+                        k if k == kind => out.extend(convert(payload)?),
                         _ => {}
                     }
-                }
+                    Ok(())
+                })?;
             }
             if !interrupted {
                 return Ok(out);
@@ -238,6 +200,14 @@ impl Kernel {
             "the kernel's tables kept changing during {DUMP_ATTEMPTS} dumps"
         )))
     }
+}
+
+fn errno_error(code: i32, message: Option<String>) -> KernelError {
+    let errno = io::Error::from_raw_os_error(code.saturating_neg());
+    KernelError(match message {
+        Some(m) if !m.is_empty() => format!("{errno} ({m})"),
+        _ => errno.to_string(),
+    })
 }
 
 fn hash_policy_path(family: Family) -> String {
