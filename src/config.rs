@@ -141,11 +141,12 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn error(&self, line: usize, msg: impl fmt::Display) -> ConfigError {
+    // `&dyn`, not `impl`: one copy of each in the binary rather than one per message type.
+    fn error(&self, line: usize, msg: &dyn fmt::Display) -> ConfigError {
         ConfigError(format!("{}:{line}: {msg}", self.file))
     }
 
-    fn warn(&mut self, line: usize, msg: impl fmt::Display) {
+    fn warn(&mut self, line: usize, msg: &dyn fmt::Display) {
         self.warnings.push(format!("{}:{line}: {msg}", self.file));
     }
 
@@ -172,7 +173,7 @@ impl Reader<'_> {
                     if let Some(other) = config.groups.iter().find(|g| g.key == group.key) {
                         return Err(self.error(
                             section.line,
-                            format!(
+                            &format!(
                                 "group '{}' has the same route as group '{}' ({})",
                                 group.name, other.name, group.key
                             ),
@@ -183,7 +184,7 @@ impl Reader<'_> {
                 "member" => self.member(section, &mut config.weights)?,
                 other => self.warn(
                     section.line,
-                    format!("unknown section type '{other}' ignored"),
+                    &format!("unknown section type '{other}' ignored"),
                 ),
             }
         }
@@ -203,14 +204,14 @@ impl Reader<'_> {
                         _ => {
                             return Err(self.error(
                                 opt.line,
-                                format!("hash_policy '{value}' is not l3, l4 or keep"),
+                                &format!("hash_policy '{value}' is not l3, l4 or keep"),
                             ));
                         }
                     }
                 }
                 other => self.warn(
                     opt.line,
-                    format!("unknown option '{other}' in globals ignored"),
+                    &format!("unknown option '{other}' in globals ignored"),
                 ),
             }
         }
@@ -232,7 +233,7 @@ impl Reader<'_> {
                         "ipv6" => Family::V6,
                         v => {
                             return Err(
-                                self.error(opt.line, format!("family '{v}' is not ipv4 or ipv6"))
+                                self.error(opt.line, &format!("family '{v}' is not ipv4 or ipv6"))
                             );
                         }
                     })
@@ -241,7 +242,7 @@ impl Reader<'_> {
                     let v = self.single(opt)?;
                     let prefix: Prefix = v
                         .parse()
-                        .map_err(|e| self.error(opt.line, format!("target '{v}': {e}")))?;
+                        .map_err(|e| self.error(opt.line, &format!("target '{v}': {e}")))?;
                     target = Some((prefix, opt.line));
                 }
                 "table" => table = self.table(opt.line, self.single(opt)?)?,
@@ -250,7 +251,7 @@ impl Reader<'_> {
                     let m: u32 = v.parse().map_err(|_| {
                         self.error(
                             opt.line,
-                            format!("metric '{v}' is not a number from 0 to 4294967295"),
+                            &format!("metric '{v}' is not a number from 0 to 4294967295"),
                         )
                     })?;
                     metric = Some((m, opt.line));
@@ -259,25 +260,25 @@ impl Reader<'_> {
                 "interface" => interfaces.extend(self.names(opt)?),
                 other => self.warn(
                     opt.line,
-                    format!("unknown option '{other}' in group '{name}' ignored"),
+                    &format!("unknown option '{other}' in group '{name}' ignored"),
                 ),
             }
         }
         let Some((dst, target_line)) = target else {
-            return Err(self.error(section.line, format!("group '{name}' has no target")));
+            return Err(self.error(section.line, &format!("group '{name}' has no target")));
         };
         let family = family.unwrap_or(dst.family());
         if dst.family() != family {
             return Err(self.error(
                 target_line,
-                format!("target {dst} is not an {family} prefix"),
+                &format!("target {dst} is not an {family} prefix"),
             ));
         }
         let metric = match metric {
             Some((0, line)) if family == Family::V6 => {
                 return Err(self.error(
                     line,
-                    "metric 0 is not possible for IPv6 (the kernel makes it 1024)",
+                    &"metric 0 is not possible for IPv6 (the kernel makes it 1024)",
                 ));
             }
             Some((m, _)) => m,
@@ -286,7 +287,7 @@ impl Reader<'_> {
         if protos.is_empty() && interfaces.is_empty() {
             self.warn(
                 section.line,
-                format!("group '{name}' has neither proto nor interface: it has no members"),
+                &format!("group '{name}' has neither proto nor interface: it has no members"),
             );
         }
         Ok(Group {
@@ -312,23 +313,23 @@ impl Reader<'_> {
                     weight = v.parse::<u16>().ok().and_then(Weight::new).ok_or_else(|| {
                         self.error(
                             opt.line,
-                            format!("weight '{v}' is not a number from 1 to 256"),
+                            &format!("weight '{v}' is not a number from 1 to 256"),
                         )
                     })?;
                 }
                 other => self.warn(
                     opt.line,
-                    format!("unknown option '{other}' in member ignored"),
+                    &format!("unknown option '{other}' in member ignored"),
                 ),
             }
         }
         let Some(interface) = interface else {
-            return Err(self.error(section.line, "member has no interface"));
+            return Err(self.error(section.line, &"member has no interface"));
         };
         if weights.insert(interface.clone(), weight).is_some() {
             self.warn(
                 section.line,
-                format!("interface '{interface}' has more than one member section; the last wins"),
+                &format!("interface '{interface}' has more than one member section; the last wins"),
             );
         }
         Ok(())
@@ -339,7 +340,7 @@ impl Reader<'_> {
             Value::Single(s) => Ok(s),
             Value::List(_) => Err(self.error(
                 opt.line,
-                format!("'{}' takes one value, not a list", opt.name),
+                &format!("'{}' takes one value, not a list", opt.name),
             )),
         }
     }
@@ -350,7 +351,7 @@ impl Reader<'_> {
             .iter()
             .map(|v| {
                 if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    Err(self.error(opt.line, format!("{} '{v}' is not a valid name", opt.name)))
+                    Err(self.error(opt.line, &format!("{} '{v}' is not a valid name", opt.name)))
                 } else {
                     Ok(v.clone())
                 }
@@ -364,7 +365,7 @@ impl Reader<'_> {
             "0" | "off" | "false" | "no" | "disabled" => Ok(false),
             _ => Err(self.error(
                 line,
-                format!("{name} '{v}' is not a boolean (1/0, on/off, true/false, yes/no)"),
+                &format!("{name} '{v}' is not a boolean (1/0, on/off, true/false, yes/no)"),
             )),
         }
     }
@@ -377,7 +378,7 @@ impl Reader<'_> {
                 Ok(n) if n > 0 => Ok(n),
                 _ => Err(self.error(
                     line,
-                    format!("table '{v}' is not main, default or a number from 1 to 4294967295"),
+                    &format!("table '{v}' is not main, default or a number from 1 to 4294967295"),
                 )),
             },
         }

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use serde_json::{Value, json};
-
 use crate::config::{Config, HashPolicy};
 use crate::plan::{Change, Changes, Desired};
 use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName};
@@ -140,36 +138,114 @@ impl Report {
         out
     }
 
-    pub fn to_json(&self) -> Value {
-        let leg = |l: &Leg| {
-            json!({
-                "interface": l.interface,
-                "device": l.device,
-                "gateway": l.nexthop.gateway.map(|g| g.to_string()),
-                "weight": l.nexthop.weight.get(),
-            })
-        };
-        let key = |k: &RouteKey| json!({"target": k.dst.to_string(), "table": k.table, "metric": k.metric});
-        json!({
-            "enabled": self.enabled,
-            "hash_policy": policy_name(self.hash_policy),
-            "groups": self.groups.iter().map(|g| json!({
-                "name": g.name,
-                "family": g.key.family().name(),
-                "target": g.key.dst.to_string(),
-                "table": g.key.table,
-                "metric": g.key.metric,
-                "state": g.state.name(),
-                "desired": g.desired.iter().map(leg).collect::<Vec<_>>(),
-                "installed": g.installed.as_ref().map(|(proto, legs)| json!({
-                    "protocol": proto,
-                    "nexthops": legs.iter().map(leg).collect::<Vec<_>>(),
-                })),
-                "skipped": g.skipped.iter().map(|(i, r)| json!({"interface": i, "reason": r})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "stale": self.stale.iter().map(key).collect::<Vec<_>>(),
-        })
+    /// The report as one line of JSON. Written out by hand: serde_json's serializer costs
+    /// ~6 KiB of the mipsel binary for a document this simple.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_json(&mut out);
+        out
     }
+
+    fn write_json(&self, o: &mut String) -> fmt::Result {
+        use fmt::Write;
+        write!(
+            o,
+            "{{\"enabled\":{},\"hash_policy\":\"{}\",\"groups\":[",
+            self.enabled,
+            policy_name(self.hash_policy)
+        )?;
+        for (i, g) in self.groups.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str("{\"name\":");
+            json_str(o, &g.name);
+            write!(
+                o,
+                ",\"family\":\"{}\",\"target\":\"{}\",\"table\":{},\"metric\":{},\"state\":\"{}\",\"desired\":",
+                g.key.family().name(),
+                g.key.dst,
+                g.key.table,
+                g.key.metric,
+                g.state.name()
+            )?;
+            json_legs(o, &g.desired)?;
+            o.push_str(",\"installed\":");
+            match &g.installed {
+                None => o.push_str("null"),
+                Some((proto, legs)) => {
+                    write!(o, "{{\"protocol\":{proto},\"nexthops\":")?;
+                    json_legs(o, legs)?;
+                    o.push('}');
+                }
+            }
+            o.push_str(",\"skipped\":[");
+            for (j, (iface, reason)) in g.skipped.iter().enumerate() {
+                o.push_str(if j > 0 {
+                    ",{\"interface\":"
+                } else {
+                    "{\"interface\":"
+                });
+                json_str(o, iface);
+                o.push_str(",\"reason\":");
+                json_str(o, reason);
+                o.push('}');
+            }
+            o.push_str("]}");
+        }
+        o.push_str("],\"stale\":[");
+        for (i, k) in self.stale.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            write!(
+                o,
+                "{{\"target\":\"{}\",\"table\":{},\"metric\":{}}}",
+                k.dst, k.table, k.metric
+            )?;
+        }
+        o.push_str("]}");
+        Ok(())
+    }
+}
+
+fn json_legs(o: &mut String, legs: &[Leg]) -> fmt::Result {
+    use fmt::Write;
+    o.push('[');
+    for (i, l) in legs.iter().enumerate() {
+        o.push_str(if i > 0 {
+            ",{\"interface\":"
+        } else {
+            "{\"interface\":"
+        });
+        match &l.interface {
+            Some(name) => json_str(o, name),
+            None => o.push_str("null"),
+        }
+        o.push_str(",\"device\":");
+        json_str(o, &l.device);
+        match l.nexthop.gateway {
+            Some(gw) => write!(o, ",\"gateway\":\"{gw}\"")?,
+            None => o.push_str(",\"gateway\":null"),
+        }
+        write!(o, ",\"weight\":{}}}", l.nexthop.weight)?;
+    }
+    o.push(']');
+    Ok(())
+}
+
+/// A JSON string literal: names come from the dump and config, so quote and escape them.
+fn json_str(o: &mut String, s: &str) {
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => o.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
 }
 
 fn policy_name(p: HashPolicy) -> &'static str {
@@ -252,5 +328,81 @@ impl fmt::Display for Report {
             writeln!(f, "stale: {k} (ours, no group wants it; sync removes it)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::{Family, Prefix, TABLE_MAIN, Weight};
+
+    #[test]
+    fn json_is_valid_and_escaped() {
+        let key = RouteKey {
+            table: TABLE_MAIN,
+            dst: "2000::/3".parse().unwrap(),
+            metric: 1024,
+        };
+        let nh = Nexthop {
+            ifindex: 2,
+            gateway: Some("fe80::1".parse().unwrap()),
+            weight: Weight::ONE,
+        };
+        let report = Report {
+            enabled: true,
+            hash_policy: HashPolicy::L4,
+            groups: vec![GroupStatus {
+                name: "v\"6\\".into(),
+                key,
+                state: State::Conflict,
+                desired: vec![Leg {
+                    interface: Some("wan\n6".into()),
+                    device: "eth1".into(),
+                    nexthop: nh,
+                }],
+                installed: Some((
+                    4,
+                    vec![Leg {
+                        interface: None,
+                        device: "eth1".into(),
+                        nexthop: Nexthop {
+                            gateway: None,
+                            ..nh
+                        },
+                    }],
+                )),
+                skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
+            }],
+            stale: vec![RouteKey {
+                dst: Prefix::any(Family::V4),
+                ..key
+            }],
+        };
+        let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "enabled": true, "hash_policy": "l4",
+                "groups": [{
+                    "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024,
+                    "state": "conflict",
+                    "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1}],
+                    "installed": {"protocol": 4, "nexthops": [{"interface": null, "device": "eth1", "gateway": null, "weight": 1}]},
+                    "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
+                }],
+                "stale": [{"target": "0.0.0.0/0", "table": 254, "metric": 1024}],
+            })
+        );
+        let empty = Report {
+            enabled: false,
+            hash_policy: HashPolicy::Keep,
+            groups: vec![],
+            stale: vec![],
+        };
+        let v: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"enabled": false, "hash_policy": "keep", "groups": [], "stale": []})
+        );
     }
 }
