@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde_json::{Map, Value};
+use crate::json::{self, Json};
 
 use crate::route::Family;
 
@@ -75,15 +75,15 @@ impl Dump {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return err("dump is empty");
         }
-        let doc: Value = serde_json::from_slice(bytes)
-            .map_err(|e| DumpError(format!("dump is not valid JSON: {e}")))?;
-        let Value::Object(root) = doc else {
+        let doc =
+            json::parse(bytes).map_err(|e| DumpError(format!("dump is not valid JSON: {e}")))?;
+        let Json::Object(_) = doc else {
             return err("dump is not a JSON object");
         };
-        let Some(list) = root.get("interface") else {
+        let Some(list) = doc.get("interface") else {
             return err("dump has no \"interface\" array");
         };
-        let Value::Array(list) = list else {
+        let Json::Array(list) = list else {
             return err("dump's \"interface\" is not an array");
         };
         let interfaces = list
@@ -104,13 +104,13 @@ impl Dump {
 impl Interface {
     /// Fails only when the entry isn't an object naming an interface; other problems are kept
     /// in `invalid` so that one odd interface never hides the others.
-    fn parse(v: &Value) -> Result<Interface, String> {
-        let Value::Object(obj) = v else {
+    fn parse(obj: &Json) -> Result<Interface, String> {
+        let Json::Object(_) = obj else {
             return Err("is not an object".into());
         };
         let name = match obj.get("interface") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::String(_)) => return Err("\"interface\" is empty".into()),
+            Some(Json::Str(s)) if !s.is_empty() => s.clone(),
+            Some(Json::Str(_)) => return Err("\"interface\" is empty".into()),
             Some(_) => return Err("\"interface\" is not a string".into()),
             None => return Err("has no \"interface\" name".into()),
         };
@@ -128,12 +128,12 @@ impl Interface {
         Ok(iface)
     }
 
-    fn fill(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
+    fn fill(&mut self, obj: &Json) -> Result<(), String> {
         // proto first: an interface whose other fields are odd is still known as a candidate.
         self.proto = string(obj, "proto")?;
         self.up = match obj.get("up") {
             None => false,
-            Some(Value::Bool(b)) => *b,
+            Some(Json::Bool(b)) => *b,
             Some(_) => return Err("\"up\" is not a boolean".into()),
         };
         self.device = string(obj, "l3_device")?;
@@ -143,7 +143,7 @@ impl Interface {
         collect_defaults(obj.get("route"), "route", &mut self.defaults)?;
         match obj.get("inactive") {
             None => {}
-            Some(Value::Object(inactive)) => {
+            Some(inactive @ Json::Object(_)) => {
                 collect_defaults(inactive.get("route"), "inactive.route", &mut self.defaults)?
             }
             Some(_) => return Err("\"inactive\" is not an object".into()),
@@ -152,22 +152,22 @@ impl Interface {
     }
 }
 
-fn string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+fn string(obj: &Json, key: &str) -> Result<Option<String>, String> {
     match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Str(s)) => Ok(Some(s.clone())),
         Some(_) => Err(format!("\"{key}\" is not a string")),
     }
 }
 
 fn collect_defaults(
-    routes: Option<&Value>,
+    routes: Option<&Json>,
     what: &str,
     out: &mut Vec<DefaultRoute>,
 ) -> Result<(), String> {
     let routes = match routes {
         None => return Ok(()),
-        Some(Value::Array(routes)) => routes,
+        Some(Json::Array(routes)) => routes,
         Some(_) => return Err(format!("\"{what}\" is not an array")),
     };
     for route in routes {
@@ -181,14 +181,14 @@ fn collect_defaults(
 impl DefaultRoute {
     /// `Ok(None)` for anything that is not a default route, whatever else it holds: a masked
     /// `2001:xxx::` target or an odd `source` must not disqualify the interface.
-    fn parse(v: &Value) -> Result<Option<DefaultRoute>, String> {
-        let Value::Object(r) = v else { return Ok(None) };
-        if r.get("mask").and_then(Value::as_i64) != Some(0) {
+    fn parse(r: &Json) -> Result<Option<DefaultRoute>, String> {
+        let Json::Object(_) = r else { return Ok(None) };
+        if r.get("mask").and_then(Json::as_i64) != Some(0) {
             return Ok(None);
         }
         let Some(Ok(target)) = r
             .get("target")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::parse::<IpAddr>)
         else {
             return Ok(None);
@@ -200,13 +200,13 @@ impl DefaultRoute {
         let nexthop = match r.get("nexthop") {
             // netifd always prints it; a missing one can only mean "no gateway".
             None => Ok(None),
-            Some(Value::String(s)) => match s.parse::<IpAddr>() {
+            Some(Json::Str(s)) => match s.parse::<IpAddr>() {
                 Ok(addr) if Family::of(&addr) != family => Err(s.clone()),
                 Ok(addr) if addr.is_unspecified() => Ok(None),
                 Ok(addr) => Ok(Some(addr)),
                 Err(_) => Err(s.clone()),
             },
-            Some(other) => Err(other.to_string()),
+            Some(other) => Err(other.describe()),
         };
         let metric = int(r, "metric")?.unwrap_or(0);
         let withdrawn = int(r, "valid")?.is_some_and(|valid| valid <= 0);
@@ -220,7 +220,7 @@ impl DefaultRoute {
 }
 
 /// netifd prints its u32 fields as signed int32 (libubox `blobmsg_json.c`), so read i64.
-fn int(r: &Map<String, Value>, key: &str) -> Result<Option<i64>, String> {
+fn int(r: &Json, key: &str) -> Result<Option<i64>, String> {
     match r.get(key) {
         None => Ok(None),
         Some(v) => v

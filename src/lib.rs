@@ -16,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod dump;
 pub mod event;
+pub mod json;
 pub mod lock;
 pub mod log;
 pub mod netlink;

@@ -455,6 +455,58 @@ mod tests {
     }
 
     #[test]
+    fn a_real_multiwan_dump() {
+        // PPPoE wan with defaultroute 0 (IPv4 default under inactive) and its dynamic wan_6
+        // (source-specific duplicates), a PPPoE still dialing, a DHCP wan and its DHCPv6 twin
+        // whose preferred router is at metric 384 while the other is withdrawn.
+        let dump = Dump::parse(include_bytes!("../tests/fixtures/dump-multiwan.json")).unwrap();
+        let cfg = config(
+            vec![
+                group("v6", "2000::/3", &["dhcpv6"], &[]),
+                group("v4", "0.0.0.0/0", &[], &["wan", "wanb", "wanc"]),
+            ],
+            &[("wanc", 2)],
+        );
+        let d = desired(&dump, &cfg, &links());
+        let legs = |i: usize| -> Vec<(String, String, String)> {
+            d[i].members
+                .iter()
+                .map(|m| {
+                    (
+                        m.interface.clone(),
+                        m.device.clone(),
+                        m.nexthop.gateway.unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            legs(0),
+            vec![
+                t("wan_6", "pppoe-wan", "fe80::1"),
+                t("wanc6", "eth1", "fe80::cc")
+            ]
+        );
+        assert_eq!(
+            legs(1),
+            vec![
+                t("wan", "pppoe-wan", "100.64.0.1"),
+                t("wanc", "eth1", "192.0.2.1")
+            ]
+        );
+        assert_eq!(d[1].members[1].nexthop.weight.get(), 2);
+        assert_eq!(
+            d[1].skipped,
+            vec![Skip {
+                interface: "wanb".into(),
+                reason: Reason::Down
+            }]
+        );
+        assert!(d[0].skipped.is_empty(), "{:?}", d[0].skipped);
+    }
+
+    #[test]
     fn disabled_config_wants_nothing() {
         let mut cfg = config(vec![group("v6", "2000::/3", &["dhcpv6"], &[])], &[]);
         cfg.enabled = false;
