@@ -1,7 +1,9 @@
-# ecmp-hotplug. `make demo` and `make test` need root (network namespaces).
+# ecmp-hotplug. `make demo`, `make test`, `make bench` need root (network namespaces).
 CARGO ?= cargo
+# Router builds: one OpenWrt architecture, or all five when unset (openwrt/build.sh).
+ARCH ?=
 
-.PHONY: all build test unit lint demo bench clean
+.PHONY: all build test unit lint demo bench dist size-check qemu-test ipk clean
 
 all: build
 
@@ -25,5 +27,24 @@ demo: build
 bench: build
 	tests/support/bench.sh
 
+# Static, stripped binaries in dist/<arch>/ecmp-hotplug; installs the toolchain if missing.
+dist:
+	openwrt/build.sh dist $(ARCH)
+
+# Fails if dist/mipsel_24kc/ecmp-hotplug is over 256 KiB.
+size-check:
+	openwrt/build.sh size
+
+# Unit tests for mipsel and big-endian mips under qemu-user, then the kernel tests against
+# the mipsel build under qemu-mipsel in network namespaces.
+qemu-test:
+	openwrt/build.sh unit mipsel_24kc mips_24kc
+	openwrt/build.sh kernel mipsel_24kc
+
+# dist/ecmp-hotplug_<version>_<arch>.ipk, opkg's format, without the SDK.
+ipk:
+	openwrt/build.sh ipk $(ARCH)
+
 clean:
 	$(CARGO) clean
+	rm -rf dist

@@ -22,8 +22,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ecmp-hotplug");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How to run the binary under test: the host build, or, for `openwrt/build.sh kernel ARCH`,
+/// a router build (`ECMP_HOTPLUG_BIN`) under qemu-user (`ECMP_HOTPLUG_QEMU`).
+fn invocation() -> Vec<String> {
+    match std::env::var("ECMP_HOTPLUG_BIN") {
+        Ok(bin) => match std::env::var("ECMP_HOTPLUG_QEMU") {
+            Ok(qemu) if !qemu.is_empty() => vec![qemu, bin],
+            _ => vec![bin],
+        },
+        Err(_) => vec![env!("CARGO_BIN_EXE_ecmp-hotplug").to_string()],
+    }
+}
+
+fn binary() -> Command {
+    let inv = invocation();
+    let mut cmd = Command::new(&inv[0]);
+    cmd.args(&inv[1..]);
+    cmd
+}
 
 /// Whether kernel tests can run here; panics under CI when they can't.
 fn privileged() -> bool {
@@ -78,7 +96,18 @@ impl Router {
         for sub in ["bin", "etc-layer/config", "sbin-layer"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        std::os::unix::fs::symlink(BIN, dir.join("sbin-layer/ecmp-hotplug")).unwrap();
+        // What the stub runs as /usr/sbin/ecmp-hotplug: the binary, or a wrapper that does
+        // what binfmt_misc would do for a router build.
+        let exe = dir.join("sbin-layer/ecmp-hotplug");
+        match invocation().as_slice() {
+            [bin] => std::os::unix::fs::symlink(bin, &exe).unwrap(),
+            [qemu, bin] => {
+                fs::write(&exe, format!("#!/bin/sh\nexec {qemu} {bin} \"$@\"\n")).unwrap();
+                fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .unwrap();
+            }
+            _ => unreachable!(),
+        }
         let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         ok(Command::new("ip").args(["netns", "add", &ns]));
         let r = Router { ns, dir };
@@ -169,7 +198,7 @@ impl Router {
     /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
     fn cli(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns, BIN]);
+        cmd.args(["netns", "exec", &self.ns]).args(invocation());
         if self.path("etc-layer/config/ecmp-hotplug").exists() {
             cmd.arg("--config")
                 .arg(self.path("etc-layer/config/ecmp-hotplug"));
@@ -826,7 +855,7 @@ fn status_json_reports_desired_installed_and_left_out() {
 
 #[test]
 fn version_prints_the_cargo_version() {
-    let out = ok(Command::new(BIN).arg("--version"));
+    let out = ok(binary().arg("--version"));
     assert_eq!(
         out.trim(),
         format!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"))
@@ -836,7 +865,7 @@ fn version_prints_the_cargo_version() {
 #[test]
 fn usage_errors_exit_2() {
     for args in [&["--bogus"][..], &["status", "--x"], &[]] {
-        let out = sh(Command::new(BIN).args(args));
+        let out = sh(binary().args(args));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
@@ -882,7 +911,9 @@ fn the_dump_can_come_from_stdin() {
     }
     let r = Router::new("stdin", 2);
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &r.ns, BIN, "--dump", "-", "sync"])
+        .args(["netns", "exec", &r.ns])
+        .args(invocation())
+        .args(["--dump", "-", "sync"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Assembles an OpenWrt .ipk without the SDK, as openwrt/scripts/ipkg-build does.
+
+The outer file is a gzip'd tar (not Debian's ar: opkg-lede reads only this since 2017) of
+./debian-binary ("2.0"), ./data.tar.gz and ./control.tar.gz, everything owned by root, with
+mtimes from SOURCE_DATE_EPOCH (else the last commit) so the same inputs give the same bytes.
+"""
+import argparse
+import gzip
+import io
+import os
+import re
+import subprocess
+import tarfile
+
+# OpenWrt's install macros (rules.mk) and the modes they give.
+MODES = {"INSTALL_BIN": 0o755, "INSTALL_DATA": 0o644, "INSTALL_CONF": 0o600}
+
+
+def define(makefile, name):
+    """The body of `define NAME ... endef`, with make's $$ unescaped."""
+    m = re.search(r"^define %s\n(.*?)^endef$" % re.escape(name), makefile, re.M | re.S)
+    if not m:
+        raise SystemExit("openwrt/ecmp-hotplug/Makefile has no define %s" % name)
+    return m.group(1).replace("$$", "$")
+
+
+def layout(makefile):
+    """(destination, source relative to the repository or None for the binary, mode) for each
+    $(INSTALL_*) line of Package/ecmp-hotplug/install."""
+    out = []
+    for line in define(makefile, "Package/ecmp-hotplug/install").splitlines():
+        m = re.match(r"\s*\$\((INSTALL_BIN|INSTALL_DATA|INSTALL_CONF)\) (\S+) \$\(1\)/(\S+)/$", line)
+        if not m:
+            continue
+        macro, src, dest_dir = m.groups()
+        name = src.rsplit("/", 1)[-1]
+        if src.startswith("$(PKG_INSTALL_DIR)/bin/"):
+            source = None
+        elif src.startswith("$(PKG_BUILD_DIR)/"):
+            source = src[len("$(PKG_BUILD_DIR)/"):]
+        else:
+            raise SystemExit("don't know where %s comes from" % src)
+        out.append((dest_dir + "/" + name, source, MODES[macro]))
+    return out
+
+
+def mtime():
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    try:
+        return int(subprocess.check_output(["git", "log", "-1", "--format=%ct"], text=True).strip())
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return 0
+
+
+def add(tar, name, data, mode, when):
+    info = tarfile.TarInfo("./" + name)
+    info.size, info.mode, info.mtime = len(data), mode, when
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    tar.addfile(info, io.BytesIO(data))
+
+
+def add_dir(tar, name, when):
+    info = tarfile.TarInfo("./" + name if name else ".")
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, when
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    tar.addfile(info)
+
+
+def targz(entries, when):
+    """A gzip'd tar of (name, bytes-or-None-for-a-directory, mode) entries, gzip mtime fixed."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data, mode in entries:
+            if data is None:
+                add_dir(tar, name, when)
+            else:
+                add(tar, name, data, mode, when)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=when) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def variable(makefile, name):
+    m = re.search(r"^%s:=(.*)$" % name, makefile, re.M)
+    if not m:
+        raise SystemExit("openwrt/ecmp-hotplug/Makefile has no %s" % name)
+    return m.group(1).strip()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    with open(os.path.join(args.repo, "openwrt", "ecmp-hotplug", "Makefile")) as f:
+        makefile = f.read()
+    when = mtime()
+    # As the 24.10 SDK names it: PKG_VERSION-PKG_RELEASE.
+    version = "%s-%s" % (variable(makefile, "PKG_VERSION"), variable(makefile, "PKG_RELEASE"))
+    conffiles = define(makefile, "Package/ecmp-hotplug/conffiles")
+
+    data, dirs, size = [], set(), 0
+    for dest, src, mode in layout(makefile):
+        path = args.binary if src is None else os.path.join(args.repo, src)
+        with open(path, "rb") as f:
+            body = f.read()
+        size += len(body)
+        parts = dest.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i]) + "/"
+            if d not in dirs:
+                dirs.add(d)
+                data.append((d, None, 0o755))
+        data.append((dest, body, mode))
+    data.insert(0, ("", None, 0o755))
+
+    control = "\n".join([
+        "Package: ecmp-hotplug",
+        "Version: " + version,
+        "Depends: libc",
+        "Source: feeds/ecmp/ecmp-hotplug",
+        "SourceName: ecmp-hotplug",
+        "License: " + variable(makefile, "PKG_LICENSE"),
+        "LicenseFiles: " + variable(makefile, "PKG_LICENSE_FILES"),
+        "Section: net",
+        "SourceDateEpoch: %d" % when,
+        "Maintainer: ecmp-hotplug developers",
+        "Architecture: " + args.arch,
+        "Installed-Size: %d" % size,
+        "Description:  Spreads traffic over several uplinks with one ECMP route per group, kept in",
+        " step with netifd's interfaces on every hotplug event (multi-dial PPPoE, NAT66, multi-WAN).",
+        "",
+    ]).encode()
+    ctrl = [("", None, 0o755), ("control", control, 0o644), ("conffiles", conffiles.encode(), 0o644)]
+    for script in ("postinst", "prerm"):
+        ctrl.append((script, define(makefile, "Package/ecmp-hotplug/" + script).encode(), 0o755))
+
+    outer = [
+        ("debian-binary", b"2.0\n", 0o644),
+        ("data.tar.gz", targz(data, when), 0o644),
+        ("control.tar.gz", targz(ctrl, when), 0o644),
+    ]
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "ecmp-hotplug_%s_%s.ipk" % (version, args.arch))
+    with open(path, "wb") as f:
+        f.write(targz(outer, when))
+    print(path)
+
+
+main()
