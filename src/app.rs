@@ -113,6 +113,16 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
     reconcile(opts)
 }
 
+/// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
+/// `println!` would panic, which a router build turns into an abort.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"));
+}
+
 /// Taken for every run that may write; a dry run writes nothing and takes none.
 fn lock_for(opts: &Options) -> Result<Option<lock::Lock>, Error> {
     if opts.dry_run {
@@ -227,9 +237,9 @@ fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
         &snap.links,
     );
     if json {
-        println!("{}", report.to_json());
+        say(&report.to_json());
     } else {
-        print!("{report}");
+        say(report.to_string().trim_end());
     }
     let out_of_sync = report.out_of_sync();
     if out_of_sync.is_empty() {
@@ -268,7 +278,9 @@ fn apply_hash_policy(config: &Config, dry_run: bool) -> Result<(), KernelError> 
         match netlink::hash_policy(family)? {
             Some(have) if have != want => {
                 if dry_run {
-                    println!("dry run: net.{family}.fib_multipath_hash_policy {have} -> {want}");
+                    say(&format!(
+                        "dry run: net.{family}.fib_multipath_hash_policy {have} -> {want}"
+                    ));
                 } else {
                     info!("net.{family}.fib_multipath_hash_policy {have} -> {want}");
                     netlink::set_hash_policy(family, want)?;
@@ -297,7 +309,7 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
         })
         .collect();
     if dry_run && changes.changes.is_empty() {
-        println!("nothing to change");
+        say("nothing to change");
     }
     for change in &changes.changes {
         let what = match change {
@@ -315,7 +327,7 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
             }
         };
         if dry_run {
-            println!("dry run: {what}");
+            say(&format!("dry run: {what}"));
             continue;
         }
         let outcome = match change {

@@ -1,5 +1,6 @@
 //! Command line: parse arguments, install logging, run, map the error to an exit code.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,10 +73,10 @@ fn parse_args() -> Result<Args, ExitCode> {
     let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     Args::from_args(&[name], &rest).map_err(|early| {
         if early.status.is_ok() {
-            print!("{}", early.output);
+            let _ = write!(std::io::stdout(), "{}", early.output);
             ExitCode::SUCCESS
         } else {
-            eprint!("{}", early.output);
+            let _ = write!(std::io::stderr(), "{}", early.output);
             ExitCode::from(2)
         }
     })
@@ -87,11 +88,19 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if args.version {
-        println!("ecmp-hotplug {}", env!("CARGO_PKG_VERSION"));
+        // `--version | head` must not panic on a closed pipe either.
+        let _ = writeln!(
+            std::io::stdout(),
+            "ecmp-hotplug {}",
+            env!("CARGO_PKG_VERSION")
+        );
         return ExitCode::SUCCESS;
     }
     let Some(sub) = args.command else {
-        eprintln!("ecmp-hotplug: no command given; see ecmp-hotplug --help");
+        let _ = writeln!(
+            std::io::stderr(),
+            "ecmp-hotplug: no command given; see ecmp-hotplug --help"
+        );
         return ExitCode::from(2);
     };
     let command = match sub {
@@ -118,7 +127,7 @@ fn main() -> ExitCode {
             if to_syslog {
                 log::error!("{e}");
             }
-            eprintln!("ecmp-hotplug: {e}");
+            let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {e}");
             ExitCode::from(e.exit_code())
         }
     }

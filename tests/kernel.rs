@@ -934,3 +934,40 @@ fn the_dump_can_come_from_stdin() {
         vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("pipe", 3);
+    r.set_dump(&v6_dump(&[true; 3]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    // `status | head -0`, deterministically: stdout is a pipe whose reader is already gone,
+    // so the first write fails with EPIPE (Rust ignores SIGPIPE).
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["--dry-run", "sync"],
+        &["--version"],
+    ] {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let out = Command::new("ip")
+            .args(["netns", "exec", &r.ns])
+            .args(invocation())
+            .arg("--dump")
+            .arg(r.path("dump.json"))
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -5,7 +5,12 @@
 //! The .ipk checked is built here from the host binary, or is the one named by `ECMP_IPK`
 //! (CI sets it to the mipsel package `make ipk` built).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,7 +33,9 @@ fn variable(name: &str) -> String {
 
 fn define(name: &str) -> String {
     let text = makefile();
-    let start = text.find(&format!("define {name}\n")).unwrap_or_else(|| panic!("no define {name}"));
+    let start = text
+        .find(&format!("define {name}\n"))
+        .unwrap_or_else(|| panic!("no define {name}"));
     let body = &text[start..];
     let body = &body[body.find('\n').unwrap() + 1..];
     body[..body.find("\nendef").unwrap()].to_string()
@@ -39,24 +46,38 @@ fn feed_version_is_cargos_and_valid_for_apk() {
     assert_eq!(variable("PKG_VERSION"), env!("CARGO_PKG_VERSION"));
     // apk (OpenWrt 25.12+): <major>.<minor>.<fixup> and a numeric release.
     let v = variable("PKG_VERSION");
-    assert!(v.split('.').count() == 3 && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())), "{v}");
+    assert!(
+        v.split('.').count() == 3
+            && v.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+        "{v}"
+    );
     assert!(variable("PKG_RELEASE").bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(variable("PKG_BUILD_DEPENDS"), "rust/host");
     assert!(makefile().contains("$(eval $(call RustBinPackage,ecmp-hotplug))"));
     assert!(makefile().contains("$(eval $(call BuildPackage,ecmp-hotplug))"));
     assert!(makefile().contains("include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk"));
     assert!(Path::new(REPO).join(variable("PKG_LICENSE_FILES")).exists());
-    assert!(Path::new(REPO).join("Cargo.lock").exists(), "rust-package.mk builds --locked");
+    assert!(
+        Path::new(REPO).join("Cargo.lock").exists(),
+        "rust-package.mk builds --locked"
+    );
 }
 
 /// (source, destination directory) of each `$(INSTALL_*)` line in Package/install.
 fn installs() -> Vec<(String, String)> {
     define("Package/ecmp-hotplug/install")
         .lines()
-        .filter(|l| l.trim_start().starts_with("$(INSTALL_") && !l.trim_start().starts_with("$(INSTALL_DIR)"))
+        .filter(|l| {
+            l.trim_start().starts_with("$(INSTALL_")
+                && !l.trim_start().starts_with("$(INSTALL_DIR)")
+        })
         .map(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
-            (words[1].to_string(), words[2].trim_start_matches("$(1)").to_string())
+            (
+                words[1].to_string(),
+                words[2].trim_start_matches("$(1)").to_string(),
+            )
         })
         .collect()
 }
@@ -68,25 +89,44 @@ fn every_file_the_feed_installs_exists_and_is_copied() {
     assert_eq!(installs.len(), 3, "{installs:?}");
     for (src, _) in &installs {
         if let Some(path) = src.strip_prefix("$(PKG_BUILD_DIR)/") {
-            assert!(Path::new(REPO).join(path).is_file(), "{path} does not exist");
+            assert!(
+                Path::new(REPO).join(path).is_file(),
+                "{path} does not exist"
+            );
             let top = path.split('/').next().unwrap();
-            assert!(prepare.contains(&format!("$(ECMP_HOTPLUG_SRC)/{top}")), "Build/Prepare does not copy {top}");
+            assert!(
+                prepare.contains(&format!("$(ECMP_HOTPLUG_SRC)/{top}")),
+                "Build/Prepare does not copy {top}"
+            );
         } else {
-            assert_eq!(src, "$(PKG_INSTALL_DIR)/bin/ecmp-hotplug", "the binary cargo install puts there");
+            assert_eq!(
+                src, "$(PKG_INSTALL_DIR)/bin/ecmp-hotplug",
+                "the binary cargo install puts there"
+            );
         }
     }
     for conffile in define("Package/ecmp-hotplug/conffiles").lines() {
         let (dir, name) = conffile.rsplit_once('/').unwrap();
         assert!(
-            installs.iter().any(|(src, dest)| dest.trim_end_matches('/') == dir && src.ends_with(name)),
+            installs
+                .iter()
+                .any(|(src, dest)| dest.trim_end_matches('/') == dir && src.ends_with(name)),
             "{conffile} is not installed"
         );
     }
 }
 
 fn tar(args: &[&str], dir: &Path) -> String {
-    let out = Command::new("tar").args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "tar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("tar")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -96,7 +136,10 @@ fn listing(archive: &str, dir: &Path) -> BTreeMap<String, (String, String, u64)>
         .lines()
         .map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            (w[5].to_string(), (w[0].to_string(), w[1].to_string(), w[2].parse().unwrap()))
+            (
+                w[5].to_string(),
+                (w[0].to_string(), w[1].to_string(), w[2].parse().unwrap()),
+            )
         })
         .collect()
 }
@@ -106,8 +149,16 @@ fn package(scratch: &Path) -> (PathBuf, PathBuf, String) {
     if let Ok(ipk) = std::env::var("ECMP_IPK") {
         let ipk = PathBuf::from(ipk);
         let name = ipk.file_name().unwrap().to_str().unwrap().to_string();
-        let arch = name.trim_end_matches(".ipk").splitn(3, '_').nth(2).unwrap().to_string();
-        let bin = Path::new(REPO).join("dist").join(&arch).join("ecmp-hotplug");
+        let arch = name
+            .trim_end_matches(".ipk")
+            .splitn(3, '_')
+            .nth(2)
+            .unwrap()
+            .to_string();
+        let bin = Path::new(REPO)
+            .join("dist")
+            .join(&arch)
+            .join("ecmp-hotplug");
         return (ipk, bin, arch);
     }
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_ecmp-hotplug"));
@@ -119,7 +170,11 @@ fn package(scratch: &Path) -> (PathBuf, PathBuf, String) {
         .arg(scratch)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ipk = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     (ipk, bin, "x86_64".into())
 }
@@ -131,29 +186,57 @@ fn the_ipk_has_opkgs_layout() {
     fs::create_dir_all(&scratch).unwrap();
     let (ipk, bin, arch) = package(&scratch);
     let version = format!("{}-{}", variable("PKG_VERSION"), variable("PKG_RELEASE"));
-    assert_eq!(ipk.file_name().unwrap().to_str().unwrap(), format!("ecmp-hotplug_{version}_{arch}.ipk"));
+    assert_eq!(
+        ipk.file_name().unwrap().to_str().unwrap(),
+        format!("ecmp-hotplug_{version}_{arch}.ipk")
+    );
 
     // Outer: gzip'd tar (opkg-lede reads no ar), three members in ipkg-build's order.
     let gz = fs::read(&ipk).unwrap();
     assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip");
     let outer = tar(&["-tzf", ipk.to_str().unwrap()], &scratch);
-    assert_eq!(outer.lines().collect::<Vec<_>>(), ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]);
+    assert_eq!(
+        outer.lines().collect::<Vec<_>>(),
+        ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+    );
     tar(&["-xzf", ipk.to_str().unwrap()], &scratch);
-    assert_eq!(fs::read_to_string(scratch.join("debian-binary")).unwrap(), "2.0\n");
+    assert_eq!(
+        fs::read_to_string(scratch.join("debian-binary")).unwrap(),
+        "2.0\n"
+    );
 
     // data.tar.gz: the binary, the hotplug stub, the config; root-owned, OpenWrt's modes.
     let data = listing("data.tar.gz", &scratch);
-    let file = |path: &str| data.get(path).unwrap_or_else(|| panic!("{path} missing from {data:?}"));
+    let file = |path: &str| {
+        data.get(path)
+            .unwrap_or_else(|| panic!("{path} missing from {data:?}"))
+    };
     assert_eq!(file("./usr/sbin/ecmp-hotplug").0, "-rwxr-xr-x");
-    assert_eq!(file("./etc/hotplug.d/iface/20-ecmp-hotplug").0, "-rw-r--r--");
+    assert_eq!(
+        file("./etc/hotplug.d/iface/20-ecmp-hotplug").0,
+        "-rw-r--r--"
+    );
     assert_eq!(file("./etc/config/ecmp-hotplug").0, "-rw-------");
-    assert!(data.values().all(|(_, owner, _)| owner == "root/root"), "{data:?}");
+    assert!(
+        data.values().all(|(_, owner, _)| owner == "root/root"),
+        "{data:?}"
+    );
     let unpacked = scratch.join("data");
     fs::create_dir_all(&unpacked).unwrap();
     tar(&["-xzf", "../data.tar.gz"], &unpacked);
-    assert_eq!(fs::read(unpacked.join("usr/sbin/ecmp-hotplug")).unwrap(), fs::read(&bin).unwrap());
-    for f in ["etc/hotplug.d/iface/20-ecmp-hotplug", "etc/config/ecmp-hotplug"] {
-        assert_eq!(fs::read(unpacked.join(f)).unwrap(), fs::read(Path::new(REPO).join("files").join(f)).unwrap(), "{f}");
+    assert_eq!(
+        fs::read(unpacked.join("usr/sbin/ecmp-hotplug")).unwrap(),
+        fs::read(&bin).unwrap()
+    );
+    for f in [
+        "etc/hotplug.d/iface/20-ecmp-hotplug",
+        "etc/config/ecmp-hotplug",
+    ] {
+        assert_eq!(
+            fs::read(unpacked.join(f)).unwrap(),
+            fs::read(Path::new(REPO).join("files").join(f)).unwrap(),
+            "{f}"
+        );
     }
     let installed: u64 = data.values().map(|(_, _, size)| size).sum();
 
@@ -163,19 +246,41 @@ fn the_ipk_has_opkgs_layout() {
     tar(&["-xzf", "../control.tar.gz"], &control_dir);
     let control = fs::read_to_string(control_dir.join("control")).unwrap();
     let fields: BTreeMap<&str, &str> = control.lines().filter_map(|l| l.split_once(": ")).collect();
-    for field in ["Package", "Version", "Depends", "Source", "License", "Maintainer", "Architecture", "Installed-Size", "Description"] {
-        assert!(fields.contains_key(field), "control lacks {field}:\n{control}");
+    for field in [
+        "Package",
+        "Version",
+        "Depends",
+        "Source",
+        "License",
+        "Maintainer",
+        "Architecture",
+        "Installed-Size",
+        "Description",
+    ] {
+        assert!(
+            fields.contains_key(field),
+            "control lacks {field}:\n{control}"
+        );
     }
     assert_eq!(fields["Package"], "ecmp-hotplug");
     assert_eq!(fields["Version"], version);
     assert_eq!(fields["Architecture"], arch);
     assert_eq!(fields["License"], "MIT");
     assert_eq!(fields["Installed-Size"].parse::<u64>().unwrap(), installed);
-    assert_eq!(fs::read_to_string(control_dir.join("conffiles")).unwrap(), "/etc/config/ecmp-hotplug\n");
+    assert_eq!(
+        fs::read_to_string(control_dir.join("conffiles")).unwrap(),
+        "/etc/config/ecmp-hotplug\n"
+    );
     let postinst = fs::read_to_string(control_dir.join("postinst")).unwrap();
     let prerm = fs::read_to_string(control_dir.join("prerm")).unwrap();
-    assert!(postinst.starts_with("#!/bin/sh\n") && postinst.contains("/usr/sbin/ecmp-hotplug sync"), "{postinst}");
-    assert!(prerm.starts_with("#!/bin/sh\n") && prerm.contains("/usr/sbin/ecmp-hotplug flush"), "{prerm}");
+    assert!(
+        postinst.starts_with("#!/bin/sh\n") && postinst.contains("/usr/sbin/ecmp-hotplug sync"),
+        "{postinst}"
+    );
+    assert!(
+        prerm.starts_with("#!/bin/sh\n") && prerm.contains("/usr/sbin/ecmp-hotplug flush"),
+        "{prerm}"
+    );
 
     // Building an image (IPKG_INSTROOT set), the scripts run nothing: sh -x shows no command
     // after the guard.
@@ -188,7 +293,10 @@ fn the_ipk_has_opkgs_layout() {
             .unwrap();
         assert!(out.status.success(), "{script}");
         let trace = String::from_utf8_lossy(&out.stderr);
-        assert!(!trace.contains("ecmp-hotplug"), "{script} ran something while building an image:\n{trace}");
+        assert!(
+            !trace.contains("ecmp-hotplug"),
+            "{script} ran something while building an image:\n{trace}"
+        );
     }
     fs::remove_dir_all(&scratch).unwrap();
 }

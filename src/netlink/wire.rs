@@ -237,7 +237,8 @@ impl Rtnexthop {
                 ))
             })?;
         let mut gateway = None;
-        for (kind, payload) in attrs(body)? {
+        for attr in attrs(body) {
+            let (kind, payload) = attr?;
             if kind == RTA_GATEWAY {
                 gateway = Some(
                     addr_from(payload).ok_or_else(|| short("rtnexthop gateway", payload.len()))?,
@@ -283,25 +284,34 @@ fn put_attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     out.resize(align4(out.len()), 0);
 }
 
-/// Splits a run of attributes into (type, payload). The nested flag bits of the type are
-/// kept: no attribute this tool reads is nested.
-fn attrs(mut buf: &[u8]) -> Result<Vec<(u16, &[u8])>, WireError> {
-    let mut out = Vec::new();
-    while let Some(&[l0, l1, k0, k1]) = buf.get(..RTA_HEADER) {
+/// Walks a run of attributes as (type, payload), lazily: a reader that has what it needs
+/// stops before attributes it never looks at. The nested flag bits of the type are kept: no
+/// attribute this tool reads is nested.
+struct Attrs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<(u16, &'a [u8]), WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let &[l0, l1, k0, k1] = self.0.get(..RTA_HEADER)? else {
+            return None;
+        };
         let len = usize::from(u16::from_ne_bytes([l0, l1]));
-        let payload = buf
-            .get(RTA_HEADER..len)
-            .filter(|_| len >= RTA_HEADER)
-            .ok_or_else(|| {
-                WireError(format!(
-                    "attribute: length {len} does not fit in {} bytes",
-                    buf.len()
-                ))
-            })?;
-        out.push((u16::from_ne_bytes([k0, k1]), payload));
-        buf = buf.get(align4(len)..).unwrap_or_default();
+        let Some(payload) = self.0.get(RTA_HEADER..len).filter(|_| len >= RTA_HEADER) else {
+            let e = WireError(format!(
+                "attribute: length {len} does not fit in {} bytes",
+                self.0.len()
+            ));
+            self.0 = &[];
+            return Some(Err(e));
+        };
+        self.0 = self.0.get(align4(len)..).unwrap_or_default();
+        Some(Ok((u16::from_ne_bytes([k0, k1]), payload)))
     }
-    Ok(out)
+}
+
+fn attrs(buf: &[u8]) -> Attrs<'_> {
+    Attrs(buf)
 }
 
 /// A request under construction: header, fixed part, attributes; `finish` sets the length.
@@ -430,29 +440,31 @@ pub fn messages(mut buf: &[u8]) -> Result<Vec<(Header, &[u8])>, WireError> {
 }
 
 /// An `NLMSG_ERROR` payload: 0 for an ack, else the negative errno, and the kernel's
-/// extended-ack message if it sent one.
+/// extended-ack message if it sent one and it can be read (the errno stands either way).
 pub fn error(header: &Header, payload: &[u8]) -> Result<(i32, Option<String>), WireError> {
     let code = i32::from_ne_bytes(array(payload, "nlmsgerr")?);
     let echoed = payload.get(4..).unwrap_or_default();
-    let mut message = None;
-    if header.flags & NLM_F_ACK_TLVS != 0 {
-        let request = Header::from_bytes(echoed)?;
-        let skip = if header.flags & NLM_F_CAPPED != 0 {
-            HEADER
-        } else {
-            align4(request.len as usize)
-        };
-        for (kind, value) in attrs(echoed.get(skip..).unwrap_or_default())? {
-            if kind == NLMSGERR_ATTR_MSG {
-                message = Some(
-                    String::from_utf8_lossy(value)
-                        .trim_end_matches('\0')
-                        .to_string(),
-                );
-            }
-        }
+    Ok((code, ext_ack_message(header, echoed)))
+}
+
+fn ext_ack_message(header: &Header, echoed: &[u8]) -> Option<String> {
+    if header.flags & NLM_F_ACK_TLVS == 0 {
+        return None;
     }
-    Ok((code, message))
+    let request = Header::from_bytes(echoed).ok()?;
+    let skip = if header.flags & NLM_F_CAPPED != 0 {
+        HEADER
+    } else {
+        align4(request.len as usize)
+    };
+    attrs(echoed.get(skip..)?)
+        .map_while(Result::ok)
+        .find(|(kind, _)| *kind == NLMSGERR_ATTR_MSG)
+        .map(|(_, value)| {
+            String::from_utf8_lossy(value)
+                .trim_end_matches('\0')
+                .to_string()
+        })
 }
 
 /// The route an `RTM_NEWROUTE` payload describes; `None` for what this tool never manages
@@ -475,7 +487,8 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
     let mut gateway = None;
     let mut nexthops = Vec::new();
     let bad = |what: &str, n: usize| WireError(format!("route attribute {what} of {n} bytes"));
-    for (kind, p) in attrs(payload.get(RTMSG..).unwrap_or_default())? {
+    for attr in attrs(payload.get(RTMSG..).unwrap_or_default()) {
+        let (kind, p) = attr?;
         match kind {
             RTA_TABLE => table = u32_from(p).ok_or_else(|| bad("RTA_TABLE", p.len()))?,
             RTA_DST => dst = addr_from(p).ok_or_else(|| bad("RTA_DST", p.len()))?,
@@ -517,11 +530,15 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
     Ok(Some(route))
 }
 
-/// Name and index of the device an `RTM_NEWLINK` payload describes.
+/// Name and index of the device an `RTM_NEWLINK` payload describes. Reading stops at the
+/// name (the kernel puts it first): the dozens of attributes after it are never needed, and
+/// qemu-user for big-endian MIPS garbles the length of some of them (README, "What qemu-user
+/// shows").
 pub fn link(payload: &[u8]) -> Result<Option<(String, u32)>, WireError> {
     let fixed: [u8; IFINFOMSG] = array(payload, "ifinfomsg")?;
     let index = u32::from_ne_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
-    for (kind, value) in attrs(payload.get(IFINFOMSG..).unwrap_or_default())? {
+    for attr in attrs(payload.get(IFINFOMSG..).unwrap_or_default()) {
+        let (kind, value) = attr?;
         if kind == IFLA_IFNAME {
             let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
             let name = String::from_utf8_lossy(value.get(..end).unwrap_or_default()).into_owned();
@@ -716,6 +733,10 @@ mod tests {
         let plain = Header { flags: 0, ..header };
         assert_eq!(error(&plain, &payload).unwrap(), (-17, None));
         assert!(error(&header, &[1, 2]).is_err());
+        // A garbled extended ack loses the message, never the errno.
+        let mut garbled = payload.clone();
+        garbled[20] = 0xff;
+        assert_eq!(error(&header, &garbled).unwrap(), (-17, None));
     }
 
     #[test]
