@@ -6,6 +6,7 @@
 //! multipath hash sysctls live here as well, so that this stays the one seam to the kernel.
 //! No logging: the caller says what it is about to do.
 
+pub mod nexthop;
 pub mod wire;
 
 use std::fmt;

@@ -81,7 +81,7 @@ fn octets(addr: &IpAddr) -> Vec<u8> {
     }
 }
 
-fn addr_from(bytes: &[u8]) -> Option<IpAddr> {
+pub(super) fn addr_from(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => <[u8; 4]>::try_from(bytes)
             .ok()
@@ -277,7 +277,7 @@ pub fn multipath_from_bytes(mut buf: &[u8]) -> Result<Vec<Rtnexthop>, WireError>
     Ok(legs)
 }
 
-fn put_attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+pub(super) fn put_attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     out.extend_from_slice(&((RTA_HEADER + payload.len()) as u16).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(payload);
@@ -287,7 +287,7 @@ fn put_attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
 /// Walks a run of attributes as (type, payload), lazily: a reader that has what it needs
 /// stops before attributes it never looks at. The nested flag bits of the type are kept: no
 /// attribute this tool reads is nested.
-struct Attrs<'a>(&'a [u8]);
+pub(super) struct Attrs<'a>(&'a [u8]);
 
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<(u16, &'a [u8]), WireError>;
@@ -310,34 +310,25 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
-fn attrs(buf: &[u8]) -> Attrs<'_> {
+pub(super) fn attrs(buf: &[u8]) -> Attrs<'_> {
     Attrs(buf)
 }
 
-/// A request under construction: header, fixed part, attributes; `finish` sets the length.
-struct Request(Vec<u8>);
-
-impl Request {
-    fn new(kind: u16, flags: u16, seq: u32) -> Request {
-        let mut buf = Vec::with_capacity(256);
-        Header {
-            len: 0,
-            kind,
-            flags: NLM_F_REQUEST | flags,
-            seq,
-            pid: 0,
-        }
-        .to_bytes(&mut buf);
-        Request(buf)
+/// A request: header (`NLM_F_REQUEST` added, length filled in), fixed part, attributes.
+pub(super) fn request(kind: u16, flags: u16, seq: u32, fixed: &[u8], attrs: &[u8]) -> Vec<u8> {
+    let len = HEADER + fixed.len() + attrs.len();
+    let mut buf = Vec::with_capacity(len);
+    Header {
+        len: len as u32,
+        kind,
+        flags: NLM_F_REQUEST | flags,
+        seq,
+        pid: 0,
     }
-
-    fn finish(mut self) -> Vec<u8> {
-        let len = (self.0.len() as u32).to_ne_bytes();
-        if let Some(head) = self.0.get_mut(..4) {
-            head.copy_from_slice(&len);
-        }
-        self.0
-    }
+    .to_bytes(&mut buf);
+    buf.extend_from_slice(fixed);
+    buf.extend_from_slice(attrs);
+    buf
 }
 
 fn af(family: Family) -> u8 {
@@ -383,7 +374,7 @@ pub fn route_request(route: &Route, kind: u16, flags: u16, seq: u32) -> Vec<u8> 
             many => put_attr(&mut attrs, RTA_MULTIPATH, &multipath_to_bytes(many)),
         }
     }
-    let mut req = Request::new(kind, flags, seq);
+    let mut fixed = Vec::with_capacity(RTMSG);
     Rtmsg {
         family: af(family),
         dst_len: key.dst.length(),
@@ -395,27 +386,24 @@ pub fn route_request(route: &Route, kind: u16, flags: u16, seq: u32) -> Vec<u8> 
         kind: route.kind,
         flags: 0,
     }
-    .to_bytes(&mut req.0);
-    req.0.extend_from_slice(&attrs);
-    req.finish()
+    .to_bytes(&mut fixed);
+    request(kind, flags, seq, &fixed, &attrs)
 }
 
 /// `RTM_GETROUTE` dump of one family, every table.
 pub fn route_dump(family: Family, seq: u32) -> Vec<u8> {
-    let mut req = Request::new(RTM_GETROUTE, NLM_F_DUMP, seq);
+    let mut fixed = Vec::with_capacity(RTMSG);
     Rtmsg {
         family: af(family),
         ..Rtmsg::default()
     }
-    .to_bytes(&mut req.0);
-    req.finish()
+    .to_bytes(&mut fixed);
+    request(RTM_GETROUTE, NLM_F_DUMP, seq, &fixed, &[])
 }
 
 /// `RTM_GETLINK` dump of every device.
 pub fn link_dump(seq: u32) -> Vec<u8> {
-    let mut req = Request::new(RTM_GETLINK, NLM_F_DUMP, seq);
-    req.0.extend_from_slice(&[0; IFINFOMSG]);
-    req.finish()
+    request(RTM_GETLINK, NLM_F_DUMP, seq, &[0; IFINFOMSG], &[])
 }
 
 /// The messages in one datagram: each header and its payload.
