@@ -147,7 +147,7 @@ fn listing(archive: &str, dir: &Path) -> BTreeMap<String, (String, String, u64)>
 /// The package to check and the binary that should be in it.
 fn package(scratch: &Path) -> (PathBuf, PathBuf, String) {
     if let Ok(ipk) = std::env::var("ECMP_IPK") {
-        let ipk = PathBuf::from(ipk);
+        let ipk = fs::canonicalize(&ipk).unwrap_or_else(|e| panic!("ECMP_IPK={ipk}: {e}"));
         let name = ipk.file_name().unwrap().to_str().unwrap().to_string();
         let arch = name
             .trim_end_matches(".ipk")
