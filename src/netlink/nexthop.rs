@@ -256,14 +256,8 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::wire::tests::hex;
     use crate::route::PROTOCOL;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     // Captured with strace on x86_64; v0 is ifindex 3, v1 ifindex 5.
     // `ip nexthop add id 1001 via fe80::1 dev v0 proto 236`

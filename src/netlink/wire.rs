@@ -537,11 +537,12 @@ pub fn link(payload: &[u8]) -> Result<Option<(String, u32)>, WireError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::route::TABLE_MAIN;
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// Bytes from a hex dump (strace's `-e write=` / `-e read=` output, spaces removed).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
