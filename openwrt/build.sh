@@ -72,9 +72,9 @@ toolchain() {
 }
 
 # Size flags, each measured on mipsel (README, "Router builds"): abort without unwinding or
-# panic messages, no location strings or Debug formatting, no unwind tables, 4 KiB segment
-# alignment (MIPS defaults to 64 KiB, padding the file).
-SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Cforce-unwind-tables=no -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,norelro"
+# panic messages, no location strings or Debug formatting, no unwind tables. (4 KiB segment
+# alignment and -z norelro were tried too: 120 bytes, not worth losing RELRO.)
+SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Cforce-unwind-tables=no"
 
 # Non-PIE everywhere: MIPS static-pie crashes as soon as a thread starts, and zig's musl
 # can't link ARM static-pie; non-PIE is also the smaller. zig brings its own musl crt
