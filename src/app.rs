@@ -201,12 +201,53 @@ fn reconcile(opts: &Options) -> Result<(), Error> {
             errors.push(e.to_string());
         }
     }
+    for (family, device) in linkdown_devices(&desired) {
+        if let Err(e) = ignore_linkdown(family, device, opts.dry_run) {
+            errors.push(e.to_string());
+        }
+    }
     let changes = plan::changes(&desired, &snap.installed);
     errors.extend(apply(&mut kernel, &changes, &snap.links, opts.dry_run));
     if errors.is_empty() {
         Ok(())
     } else {
         Err(Error::Apply(errors))
+    }
+}
+
+/// Every (family, device) that carries a leg of a group's route, once.
+fn linkdown_devices<'d>(desired: &'d [Desired]) -> std::collections::BTreeSet<(Family, &'d str)> {
+    desired
+        .iter()
+        .flat_map(|d| {
+            d.members
+                .iter()
+                .map(move |m| (d.group.family(), m.device.as_str()))
+        })
+        .collect()
+}
+
+/// A multipath leg whose device loses carrier stays in the route, flagged `linkdown`; with
+/// `ignore_routes_with_linkdown` the kernel skips it (`dead linkdown`) and takes it back by
+/// itself with the carrier, without a hotplug event (netifd sends none for `force_link`
+/// interfaces). Set only where it isn't already, and never reset.
+fn ignore_linkdown(family: Family, device: &str, dry_run: bool) -> Result<(), KernelError> {
+    match netlink::ignores_linkdown(family, device)? {
+        Some(0) if dry_run => {
+            say(&format!(
+                "dry run: net.{family}.conf.{device}.ignore_routes_with_linkdown 0 -> 1"
+            ));
+            Ok(())
+        }
+        Some(0) => {
+            info!("net.{family}.conf.{device}.ignore_routes_with_linkdown 0 -> 1");
+            netlink::set_ignore_linkdown(family, device)
+        }
+        Some(_) => Ok(()),
+        None => {
+            debug!("no net.{family}.conf.{device}.ignore_routes_with_linkdown");
+            Ok(())
+        }
     }
 }
 

@@ -971,3 +971,65 @@ fn a_reader_that_goes_away_is_not_a_crash() {
         );
     }
 }
+
+/// The flags of the leg through `dev` of the route at `target`.
+fn leg_flags(r: &Router, target: &str, dev: &str) -> Vec<String> {
+    let route = r.route("-6", target).unwrap();
+    let leg = route["nexthops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["dev"] == dev)
+        .unwrap()
+        .clone();
+    leg["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("carrier", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    for dev in ["wan1", "wan2"] {
+        assert_eq!(
+            r.sysctl(&format!("net.ipv6.conf.{dev}.ignore_routes_with_linkdown")),
+            "1"
+        );
+    }
+    assert_eq!(
+        r.sysctl("net.ipv4.conf.wan1.ignore_routes_with_linkdown"),
+        "0",
+        "only the group's family"
+    );
+    // The ISP side drops carrier (the device itself stays up; netifd sends no event for
+    // force_link interfaces): the kernel skips the leg.
+    r.ip(&["link", "set", "peer1", "down"]);
+    assert_eq!(leg_flags(&r, "2000::/3", "wan1"), ["dead", "linkdown"]);
+    for flow in 0..16 {
+        let dst = format!("2001:db8:{flow:x}::1");
+        let got = r.ip_json(&["-6", "route", "get", &dst]);
+        assert_eq!(
+            got[0]["dev"], "wan2",
+            "{dst} still goes out of the dead leg: {got}"
+        );
+    }
+    // Carrier back: the leg is live again with no event and no run of the tool (bound: 2 s).
+    r.ip(&["link", "set", "peer1", "up"]);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !leg_flags(&r, "2000::/3", "wan1").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(leg_flags(&r, "2000::/3", "wan1").is_empty());
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
+    );
+}

@@ -211,15 +211,9 @@ fn errno_error(code: i32, message: Option<String>) -> KernelError {
     })
 }
 
-fn hash_policy_path(family: Family) -> String {
-    format!("/proc/sys/net/{}/fib_multipath_hash_policy", family.name())
-}
-
-/// This network namespace's `fib_multipath_hash_policy` for `family`; `None` where the kernel
-/// doesn't have it (IPv6 before 4.17).
-pub fn hash_policy(family: Family) -> Result<Option<u8>, KernelError> {
-    let path = hash_policy_path(family);
-    match std::fs::read_to_string(&path) {
+/// Reads a numeric sysctl; `None` where this kernel doesn't have it.
+fn sysctl(path: &str) -> Result<Option<u8>, KernelError> {
+    match std::fs::read_to_string(path) {
         Ok(s) => s
             .trim()
             .parse()
@@ -230,7 +224,42 @@ pub fn hash_policy(family: Family) -> Result<Option<u8>, KernelError> {
     }
 }
 
+fn set_sysctl(path: &str, value: u8) -> Result<(), KernelError> {
+    std::fs::write(path, format!("{value}\n")).map_err(|e| KernelError(format!("{path}: {e}")))
+}
+
+fn hash_policy_path(family: Family) -> String {
+    format!("/proc/sys/net/{}/fib_multipath_hash_policy", family.name())
+}
+
+/// This network namespace's `fib_multipath_hash_policy` for `family`; `None` where the kernel
+/// doesn't have it (IPv6 before 4.17).
+pub fn hash_policy(family: Family) -> Result<Option<u8>, KernelError> {
+    sysctl(&hash_policy_path(family))
+}
+
 pub fn set_hash_policy(family: Family, value: u8) -> Result<(), KernelError> {
-    let path = hash_policy_path(family);
-    std::fs::write(&path, format!("{value}\n")).map_err(|e| KernelError(format!("{path}: {e}")))
+    set_sysctl(&hash_policy_path(family), value)
+}
+
+/// `net.<family>.conf.<device>.ignore_routes_with_linkdown`. Device names come from the
+/// kernel's own link list; one that could leave the directory is refused all the same.
+fn linkdown_path(family: Family, device: &str) -> Result<String, KernelError> {
+    if device.is_empty() || device.contains('/') || device == "." || device == ".." {
+        return Err(KernelError(format!("'{device}' is not a device name")));
+    }
+    Ok(format!(
+        "/proc/sys/net/{}/conf/{device}/ignore_routes_with_linkdown",
+        family.name()
+    ))
+}
+
+/// Whether the kernel skips multipath legs on `device` while it has no carrier (`None`: the
+/// device or the setting doesn't exist).
+pub fn ignores_linkdown(family: Family, device: &str) -> Result<Option<u8>, KernelError> {
+    sysctl(&linkdown_path(family, device)?)
+}
+
+pub fn set_ignore_linkdown(family: Family, device: &str) -> Result<(), KernelError> {
+    set_sysctl(&linkdown_path(family, device)?, 1)
 }
