@@ -15,7 +15,7 @@ BIN = sys.argv[1]
 TRIALS = int(os.environ.get("TRIALS", "200"))
 
 
-def iface(i, up):
+def iface_json(i, up):
     if not up:
         return '{"interface":"wan%d_6","up":false,"proto":"dhcpv6"}' % i
     return (
@@ -28,7 +28,7 @@ def iface(i, up):
 
 def dump(n_up, total):
     # total interfaces in the dump, the first n_up of them up uplinks
-    return '{"interface":[%s]}' % ",".join(iface(i, i <= n_up) for i in range(1, total + 1))
+    return '{"interface":[%s]}' % ",".join(iface_json(i, i <= n_up) for i in range(1, total + 1))
 
 
 def ip_replace(n):
@@ -82,9 +82,63 @@ def event_cost(uplinks, total):
     return statistics.median(hotplug), statistics.median(sync), statistics.median(theirs), rss
 
 
+FLOWS = int(os.environ.get("FLOWS", "2000"))
+
+
+def egress(flows):
+    """The uplink each L4 flow to 2000::/3 leaves by, per the kernel (`ip route get`)."""
+    batch = "".join(
+        "route get 2001:db8:%x::1 ipproto tcp sport %d dport 443\n" % (f % 7, 1024 + f) for f in range(flows)
+    )
+    out = subprocess.run(["ip", "-6", "-batch", "-"], input=batch, capture_output=True, text=True, check=True).stdout
+    devs = [line.split(" dev ")[1].split()[0] for line in out.splitlines() if " dev " in line]
+    if len(devs) != flows:
+        sys.exit("route get answered %d of %d flows" % (len(devs), flows))
+    return devs
+
+
+def flow_stability(uplinks):
+    """Takes each uplink down and back up by a hotplug event; returns the median share of
+    flows on the surviving uplinks that moved on the loss, and of all flows on the return."""
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "cfg")
+        with open(cfg, "w") as f:
+            f.write("config globals\n\toption hash_policy l4\nconfig group v6\n\toption target 2000::/3\n\tlist proto dhcpv6\n")
+        dump_path = os.path.join(d, "dump.json")
+
+        def run(up, action, iface):
+            with open(dump_path, "w") as f:
+                f.write('{"interface":[%s]}' % ",".join(iface_json(i, i in up) for i in range(1, uplinks + 1)))
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "ACTION": action, "INTERFACE": iface}
+            subprocess.run([BIN, "--config", cfg, "--dump", dump_path, "hotplug"], env=env, check=True,
+                           stderr=subprocess.DEVNULL)
+
+        everyone = set(range(1, uplinks + 1))
+        run(everyone, "ifup", "wan1_6")
+        on_loss, on_return = [], []
+        for k in sorted(everyone):
+            before = egress(FLOWS)
+            run(everyone - {k}, "ifdown", "wan%d_6" % k)
+            after_loss = egress(FLOWS)
+            survivors = [f for f in range(FLOWS) if before[f] != "wan%d" % k]
+            on_loss.append(sum(before[f] != after_loss[f] for f in survivors) / len(survivors))
+            run(everyone, "ifup", "wan%d_6" % k)
+            after_return = egress(FLOWS)
+            on_return.append(sum(after_loss[f] != after_return[f] for f in range(FLOWS)) / FLOWS)
+        subprocess.run(["ip", "-6", "route", "flush", "proto", "236"], check=True)
+    return statistics.median(on_loss), max(on_loss), statistics.median(on_return)
+
+
 def main():
     size = os.path.getsize(BIN)
     print("binary: %s, %d bytes (%.0f KiB), x86_64 release, stripped" % (BIN, size, size / 1024))
+    print()
+    print("Flow stability: %d L4 flows (hash policy L4), each uplink taken down and brought back by a hotplug event" % FLOWS)
+    print("| uplinks | mode | survivors' flows moved on a loss (median, worst) | all flows moved on the return (median) |")
+    print("| --- | --- | --- | --- |")
+    for uplinks in (4, 16):
+        loss, worst, back = flow_stability(uplinks)
+        print("| %d | multipath | %.1f%%, %.1f%% | %.1f%% |" % (uplinks, loss * 100, worst * 100, back * 100))
     print()
     print("Event cost: one route-changing run vs one `ip -6 route replace` of a route of the same size,")
     print("median of %d interleaved trials (hotplug = env + a one-exec fake ubus on PATH, as hotplug-call runs it)" % TRIALS)
