@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::wire::{self, WireError};
+use super::wire::{self, AF_INET6, WireError, af, octets};
 use crate::route::{Family, Weight};
 
 pub const RTM_NEWNEXTHOP: u16 = 104;
@@ -32,8 +32,6 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 const NEXTHOP_GRP_TYPE_RES: u16 = 1;
 
 const AF_UNSPEC: u8 = 0;
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
 const NHMSG: usize = 8;
 const NEXTHOP_GRP: usize = 8;
 
@@ -67,20 +65,6 @@ pub struct Resilient {
     pub buckets: u16,
     pub idle_timer: u32,
     pub unbalanced_timer: u32,
-}
-
-fn af(family: Family) -> u8 {
-    match family {
-        Family::V4 => AF_INET,
-        Family::V6 => AF_INET6,
-    }
-}
-
-fn octets(addr: &IpAddr) -> Vec<u8> {
-    match addr {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    }
 }
 
 /// `RTM_NEWNEXTHOP` for `object`, in iproute2's attribute order (id, gateway, oif; or id,

@@ -43,8 +43,8 @@ const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 const IFLA_IFNAME: u16 = 3;
 
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
+pub(super) const AF_INET: u8 = 2;
+pub(super) const AF_INET6: u8 = 10;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RT_SCOPE_NOWHERE: u8 = 255;
@@ -74,7 +74,7 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn octets(addr: &IpAddr) -> Vec<u8> {
+pub(super) fn octets(addr: &IpAddr) -> Vec<u8> {
     match addr {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -331,7 +331,7 @@ pub(super) fn request(kind: u16, flags: u16, seq: u32, fixed: &[u8], attrs: &[u8
     buf
 }
 
-fn af(family: Family) -> u8 {
+pub(super) fn af(family: Family) -> u8 {
     match family {
         Family::V4 => AF_INET,
         Family::V6 => AF_INET6,
