@@ -233,22 +233,37 @@ fn linkdown_devices<'d>(desired: &'d [Desired]) -> Vec<(Family, &'d str)> {
 /// A multipath leg whose device loses carrier stays in the route, flagged `linkdown`; with
 /// `ignore_routes_with_linkdown` the kernel skips it (`dead linkdown`) and takes it back by
 /// itself with the carrier, without a hotplug event (netifd sends none for `force_link`
-/// interfaces). Set only where it isn't already, and never reset.
+/// interfaces). Set only where it is off (any non-zero value is on), and never reset.
 fn ignore_linkdown(family: Family, device: &str, dry_run: bool) -> Result<(), KernelError> {
-    match netlink::ignores_linkdown(family, device)? {
-        Some(0) if dry_run => {
-            say(&format!(
-                "dry run: net.{family}.conf.{device}.ignore_routes_with_linkdown 0 -> 1"
-            ));
-            Ok(())
-        }
-        Some(0) => {
-            info!("net.{family}.conf.{device}.ignore_routes_with_linkdown 0 -> 1");
-            netlink::set_ignore_linkdown(family, device)
+    let have = netlink::ignores_linkdown(family, device)?.map(|v| u8::from(v != 0));
+    let name = format!("net.{family}.conf.{device}.ignore_routes_with_linkdown");
+    settle(&name, have, 1, dry_run, || {
+        netlink::set_ignore_linkdown(family, device)
+    })
+}
+
+/// Brings sysctl `name` from `have` to `want` where they differ: a dry run only says so, a
+/// real run logs and writes. `None`: this kernel doesn't have it.
+fn settle(
+    name: &str,
+    have: Option<u8>,
+    want: u8,
+    dry_run: bool,
+    set: impl FnOnce() -> Result<(), KernelError>,
+) -> Result<(), KernelError> {
+    match have {
+        Some(have) if have != want => {
+            if dry_run {
+                say(&format!("dry run: {name} {have} -> {want}"));
+                Ok(())
+            } else {
+                info!("{name} {have} -> {want}");
+                set()
+            }
         }
         Some(_) => Ok(()),
         None => {
-            debug!("no net.{family}.conf.{device}.ignore_routes_with_linkdown");
+            debug!("this kernel has no {name}");
             Ok(())
         }
     }
@@ -319,20 +334,10 @@ fn apply_hash_policy(config: &Config, dry_run: bool) -> Result<(), KernelError> 
         return Ok(());
     };
     for family in [Family::V4, Family::V6] {
-        match netlink::hash_policy(family)? {
-            Some(have) if have != want => {
-                if dry_run {
-                    say(&format!(
-                        "dry run: net.{family}.fib_multipath_hash_policy {have} -> {want}"
-                    ));
-                } else {
-                    info!("net.{family}.fib_multipath_hash_policy {have} -> {want}");
-                    netlink::set_hash_policy(family, want)?;
-                }
-            }
-            Some(_) => {}
-            None => debug!("this kernel has no net.{family}.fib_multipath_hash_policy"),
-        }
+        let name = format!("net.{family}.fib_multipath_hash_policy");
+        settle(&name, netlink::hash_policy(family)?, want, dry_run, || {
+            netlink::set_hash_policy(family, want)
+        })?;
     }
     Ok(())
 }

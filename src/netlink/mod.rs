@@ -84,16 +84,11 @@ impl Kernel {
     /// Every route of both families in every table (unicast, blackhole, …), without cache
     /// clones.
     pub fn routes(&mut self) -> Result<Vec<Route>, KernelError> {
-        let mut routes = self.dump(
-            |seq| wire::route_dump(Family::V4, seq),
-            wire::RTM_NEWROUTE,
-            wire::route,
-        )?;
-        routes.extend(self.dump(
-            |seq| wire::route_dump(Family::V6, seq),
-            wire::RTM_NEWROUTE,
-            wire::route,
-        )?);
+        let mut routes = Vec::new();
+        for family in [Family::V4, Family::V6] {
+            let request = |seq| wire::route_dump(family, seq);
+            routes.extend(self.dump(request, wire::RTM_NEWROUTE, wire::route)?);
+        }
         Ok(routes)
     }
 

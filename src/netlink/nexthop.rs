@@ -138,9 +138,7 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
 }
 
 fn u32_of(p: &[u8], what: &str) -> Result<u32, WireError> {
-    <[u8; 4]>::try_from(p)
-        .map(u32::from_ne_bytes)
-        .map_err(|_| WireError(format!("{what} of {} bytes", p.len())))
+    wire::u32_from(p).ok_or_else(|| WireError(format!("{what} of {} bytes", p.len())))
 }
 
 /// The object an `RTM_NEWNEXTHOP` payload describes.

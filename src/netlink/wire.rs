@@ -93,7 +93,7 @@ pub(super) fn addr_from(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn u32_from(bytes: &[u8]) -> Option<u32> {
+pub(super) fn u32_from(bytes: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(bytes).ok().map(u32::from_ne_bytes)
 }
 
