@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use log::{debug, info, warn};
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
 use crate::event::Event;
 use crate::netlink::{self, Kernel, KernelError};
-use crate::plan::{self, Change, Changes, Desired};
-use crate::route::{Family, Links, ProtocolName, Route};
+use crate::plan::{self, Change, Changes, Conflict, Desired};
+use crate::route::{Family, Links, Object, ObjectKind, ProtocolName, Route};
 use crate::status;
 use crate::{lock, ubus};
 
@@ -173,7 +173,15 @@ struct Snapshot {
     config: Config,
     links: Links,
     installed: Vec<Route>,
+    /// `None`: the kernel has no nexthop objects.
+    objects: Option<Vec<Object>>,
     dump: Dump,
+}
+
+impl Snapshot {
+    fn objects(&self) -> &[Object] {
+        self.objects.as_deref().unwrap_or_default()
+    }
 }
 
 fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
@@ -181,19 +189,96 @@ fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
     let dump = load_dump(&opts.dump)?;
     let links = kernel.links()?;
     let installed = kernel.routes()?;
+    let objects = kernel.objects()?;
     Ok(Snapshot {
         config,
         links,
         installed,
+        objects,
         dump,
     })
+}
+
+/// Set (to anything) in the environment, this makes ecmp-hotplug treat the kernel as one
+/// without resilient nexthop groups (Linux < 5.13): how the tests reach the fallback here.
+const NO_RESILIENT_ENV: &str = "ECMP_HOTPLUG_NO_RESILIENT";
+
+/// Whether `auto` groups get resilient nexthop groups this run. An installed resilient group
+/// of ours answers it; otherwise the kernel is asked by trying, once, when a group may
+/// need it. `probe: false` (status, dry runs) never writes: without a group of ours to go
+/// by it assumes a kernel with nexthop objects has them, unless an `auto` group's route is
+/// already a multipath one of ours.
+fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Result<bool, Error> {
+    let config = &snap.config;
+    let wanted = config.enabled
+        && config
+            .groups
+            .iter()
+            .any(|g| g.mode(config) != Mode::Multipath);
+    let Some(objects) = &snap.objects else {
+        return Ok(false);
+    };
+    if !wanted || std::env::var_os(NO_RESILIENT_ENV).is_some() {
+        return Ok(false);
+    }
+    let ours = |o: &&Object| o.is_owned();
+    if objects.iter().filter(ours).any(|o| {
+        matches!(
+            o.kind,
+            ObjectKind::Group {
+                resilient: Some(_),
+                ..
+            }
+        )
+    }) {
+        return Ok(true);
+    }
+    if !probe {
+        let fell_back = config.groups.iter().any(|g| {
+            g.mode(config) == Mode::Auto
+                && snap
+                    .installed
+                    .iter()
+                    .any(|r| r.is_owned() && r.holds(&g.key) && r.nh_id.is_none())
+        });
+        return Ok(!fell_back);
+    }
+    // What a killed probe left behind is ours and in the way; anything else there is not.
+    for id in [plan::PROBE_GROUP, plan::PROBE_LEG] {
+        match objects.iter().find(|o| o.id == id) {
+            Some(o) if o.is_owned() => kernel.delete_object(id)?,
+            Some(o) => {
+                warn!(
+                    "nexthop id {id} is held by an object of proto {}: can't try resilient groups",
+                    ProtocolName(o.protocol)
+                );
+                return Ok(false);
+            }
+            None => {}
+        }
+    }
+    Ok(kernel.takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)?)
 }
 
 fn reconcile(opts: &Options) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel)?;
-    let desired = plan::desired(&snap.dump, &snap.config, &snap.links);
+    let resilient = resilient_support(&snap, &mut kernel, !opts.dry_run)?;
+    if !resilient && snap.config.enabled {
+        if let Some(g) = snap
+            .config
+            .groups
+            .iter()
+            .find(|g| g.mode(&snap.config) == Mode::Auto)
+        {
+            info!(
+                "this kernel takes no resilient nexthop groups (Linux 5.13 has them): {} and other auto groups use a multipath route",
+                g.name
+            );
+        }
+    }
+    let desired = plan::desired(&snap.dump, &snap.config, &snap.links, resilient);
     warn_skipped(&desired);
     let mut errors = Vec::new();
     if snap.config.enabled {
@@ -206,7 +291,7 @@ fn reconcile(opts: &Options) -> Result<(), Error> {
             errors.push(e.to_string());
         }
     }
-    let changes = plan::changes(&desired, &snap.installed);
+    let changes = plan::changes(&desired, &snap.installed, snap.objects());
     errors.extend(apply(&mut kernel, &changes, &snap.links, opts.dry_run));
     if errors.is_empty() {
         Ok(())
@@ -215,11 +300,11 @@ fn reconcile(opts: &Options) -> Result<(), Error> {
     }
 }
 
-/// Every (family, device) that carries a leg of a group's route, once. (A few entries: a
+/// Every (family, device) that carries a leg of a multipath route, once. (A few entries: a
 /// linear check is smaller code than sorting or a B-tree, which cost 2–5 KB on mipsel.)
 fn linkdown_devices<'d>(desired: &'d [Desired]) -> Vec<(Family, &'d str)> {
     let mut devices = Vec::new();
-    for d in desired {
+    for d in desired.iter().filter(|d| d.mode == Mode::Multipath) {
         for m in &d.members {
             let entry = (d.group.family(), m.device.as_str());
             if !devices.contains(&entry) {
@@ -274,7 +359,8 @@ fn flush(opts: &Options) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
     let links = kernel.links()?;
     let installed = kernel.routes()?;
-    let changes = plan::changes(&[], &installed);
+    let objects = kernel.objects()?.unwrap_or_default();
+    let changes = plan::changes(&[], &installed, &objects);
     let errors = apply(&mut kernel, &changes, &links, opts.dry_run);
     if errors.is_empty() {
         Ok(())
@@ -286,8 +372,9 @@ fn flush(opts: &Options) -> Result<(), Error> {
 fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel)?;
-    let desired = plan::desired(&snap.dump, &snap.config, &snap.links);
-    let changes = plan::changes(&desired, &snap.installed);
+    let resilient = resilient_support(&snap, &mut kernel, false)?;
+    let desired = plan::desired(&snap.dump, &snap.config, &snap.links, resilient);
+    let changes = plan::changes(&desired, &snap.installed, snap.objects());
     let report = status::Report::new(
         &snap.config,
         &desired,
@@ -347,34 +434,38 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
     let mut errors: Vec<String> = changes
         .conflicts
         .iter()
-        .map(|c| {
-            format!(
-                "{}: {} is held by a route of proto {} ({}) that ecmp-hotplug did not write; left as it is",
-                c.group,
-                c.route.key,
-                ProtocolName(c.route.protocol),
-                links.describe(&c.route.nexthops)
-            )
+        .map(|c| match c {
+            Conflict::Route { group, route } => format!(
+                "{group}: {} is held by a route of proto {} ({}) that ecmp-hotplug did not write; left as it is",
+                route.key,
+                ProtocolName(route.protocol),
+                links.describe(&route.nexthops)
+            ),
+            Conflict::Object { group, object } => format!(
+                "{group}: nexthop id {} is held by an object of proto {} that ecmp-hotplug did not write; left as it is",
+                object.id,
+                ProtocolName(object.protocol)
+            ),
+            Conflict::Unsupported { group } => format!(
+                "{group}: mode resilient, but this kernel takes no resilient nexthop groups (Linux 5.13 has them; mode auto falls back to multipath); left as it is"
+            ),
         })
         .collect();
     if dry_run && changes.changes.is_empty() {
         say("nothing to change");
     }
+    // A group that failed is not touched again this run: its later steps would build on
+    // what is missing (a route through a group that wasn't written).
+    let mut failed: Vec<&str> = Vec::new();
     for change in &changes.changes {
-        let what = match change {
-            Change::Write { group, route, .. } => format!(
-                "{group}: {} -> {}",
-                route.key,
-                links.describe(&route.nexthops)
-            ),
-            Change::Delete {
-                group: Some(group),
-                route,
-            } => format!("{group}: removed {} (no members)", route.key),
-            Change::Delete { group: None, route } => {
-                format!("removed {} (no group wants it)", route.key)
-            }
+        let group = match change {
+            Change::Write { group, .. } | Change::WriteObject { group, .. } => Some(group),
+            Change::Delete { group, .. } | Change::DeleteObject { group, .. } => group.as_ref(),
         };
+        if group.is_some_and(|g| failed.contains(&g.as_str())) {
+            continue;
+        }
+        let what = describe(change, links);
         if dry_run {
             say(&format!("dry run: {what}"));
             continue;
@@ -382,11 +473,72 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
         let outcome = match change {
             Change::Write { route, create, .. } => kernel.write(route, *create),
             Change::Delete { route, .. } => kernel.delete(route),
+            Change::WriteObject { object, create, .. } => kernel.write_object(object, *create),
+            Change::DeleteObject { object, .. } => kernel.delete_object(object.id),
         };
         match outcome {
             Ok(()) => info!("{what}"),
-            Err(e) => errors.push(format!("{what}: {e}")),
+            Err(e) => {
+                errors.push(format!("{what}: {e}"));
+                failed.extend(group.map(String::as_str));
+            }
         }
     }
     errors
+}
+
+/// One line about one change, for the log and dry runs.
+fn describe(change: &Change, links: &Links) -> String {
+    let via = |route: &Route| match route.nh_id {
+        Some(id) => format!("nexthop group {id} ({})", links.describe(&route.nexthops)),
+        None => links.describe(&route.nexthops),
+    };
+    match change {
+        Change::Write { group, route, .. } => format!("{group}: {} -> {}", route.key, via(route)),
+        Change::Delete {
+            group: Some(group),
+            route,
+        } => format!("{group}: removed {} (no members)", route.key),
+        Change::Delete { group: None, route } => {
+            format!("removed {} (no group wants it)", route.key)
+        }
+        Change::WriteObject { group, object, .. } => {
+            format!("{group}: nexthop {}", describe_object(object, links))
+        }
+        Change::DeleteObject {
+            group: Some(group),
+            object,
+        } => format!("{group}: removed nexthop {} to recreate it", object.id),
+        Change::DeleteObject {
+            group: None,
+            object,
+        } => format!("removed nexthop {} (no group wants it)", object.id),
+    }
+}
+
+fn describe_object(object: &Object, links: &Links) -> String {
+    match &object.kind {
+        ObjectKind::Leg {
+            ifindex, gateway, ..
+        } => {
+            let dev = links.name(*ifindex).unwrap_or("?");
+            match gateway {
+                Some(gw) => format!("{} via {gw} dev {dev}", object.id),
+                None => format!("{} dev {dev}", object.id),
+            }
+        }
+        ObjectKind::Group { members, resilient } => {
+            let members: Vec<String> = members.iter().map(|(id, w)| format!("{id},{w}")).collect();
+            match resilient {
+                Some(r) => format!(
+                    "{} group {} resilient buckets {}",
+                    object.id,
+                    members.join("/"),
+                    r.buckets
+                ),
+                None => format!("{} group {}", object.id, members.join("/")),
+            }
+        }
+        ObjectKind::Other => object.id.to_string(),
+    }
 }

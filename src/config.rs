@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::route::{Family, Prefix, RouteKey, TABLE_DEFAULT, TABLE_MAIN, Weight};
+use crate::route::{Family, Prefix, Resilient, RouteKey, TABLE_DEFAULT, TABLE_MAIN, Weight};
 use crate::uci::{self, Section, Value};
 
 /// Where the config lives on a router.
@@ -35,10 +35,50 @@ impl HashPolicy {
     }
 }
 
+/// How a group's route spreads flows over its uplinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Resilient where the kernel has it (tried once per run), else multipath.
+    Auto,
+    /// A resilient nexthop group (kernel ≥ 5.13): a change moves only the flows of the
+    /// uplink that changed.
+    Resilient,
+    /// A classic multipath route: any change rehashes every flow.
+    Multipath,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Resilient => "resilient",
+            Mode::Multipath => "multipath",
+        }
+    }
+}
+
+/// A resilient group's defaults (README, "Resilient groups"): 128 buckets give every one of
+/// up to 16 uplinks at least 8 and weights to within 1%; a bucket moves back to a returning
+/// uplink once idle for 2 minutes (the kernel's default), and after 10 minutes of imbalance
+/// regardless, so a busy home network gets its bandwidth back.
+pub const RESILIENT: Resilient = Resilient {
+    buckets: 128,
+    idle_timer: 120 * CLOCK_T_PER_SECOND,
+    unbalanced_timer: 600 * CLOCK_T_PER_SECOND,
+};
+
+/// Netlink carries the resilient timers as `clock_t`, 1/100 s (`USER_HZ`).
+pub const CLOCK_T_PER_SECOND: u32 = 100;
+
+/// The longest timer the config takes, in seconds: a day.
+const MAX_TIMER: u32 = 86_400;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub enabled: bool,
     pub hash_policy: HashPolicy,
+    /// Every group's mode unless it sets its own.
+    pub mode: Mode,
     pub groups: Vec<Group>,
     /// Per-interface weight, for every group the interface is in; absent means 1.
     pub weights: BTreeMap<String, Weight>,
@@ -53,11 +93,19 @@ pub struct Group {
     pub protos: Vec<String>,
     /// … and/or whose name is one of these.
     pub interfaces: Vec<String>,
+    /// `None`: the global mode.
+    pub mode: Option<Mode>,
+    /// Used in resilient mode.
+    pub resilient: Resilient,
 }
 
 impl Group {
     pub fn family(&self) -> Family {
         self.key.family()
+    }
+
+    pub fn mode(&self, config: &Config) -> Mode {
+        self.mode.unwrap_or(config.mode)
     }
 
     /// Whether `interface` (with `proto`) is a candidate member.
@@ -102,10 +150,13 @@ impl Config {
             },
             protos: vec!["dhcpv6".into()],
             interfaces: Vec::new(),
+            mode: None,
+            resilient: RESILIENT,
         };
         Config {
             enabled: true,
             hash_policy: HashPolicy::L4,
+            mode: Mode::Auto,
             groups: vec![v6],
             weights: BTreeMap::new(),
         }
@@ -154,6 +205,7 @@ impl Reader<'_> {
         let mut config = Config {
             enabled: true,
             hash_policy: HashPolicy::L4,
+            mode: Mode::Auto,
             groups: Vec::new(),
             weights: BTreeMap::new(),
         };
@@ -209,6 +261,7 @@ impl Reader<'_> {
                         }
                     }
                 }
+                "mode" => config.mode = self.mode(opt.line, value)?,
                 other => self.warn(
                     opt.line,
                     &format!("unknown option '{other}' in globals ignored"),
@@ -225,8 +278,26 @@ impl Reader<'_> {
         let mut metric = None;
         let mut protos = Vec::new();
         let mut interfaces = Vec::new();
+        let mut mode = None;
+        let mut resilient = RESILIENT;
         for opt in &section.options {
             match opt.name.as_str() {
+                "mode" => mode = Some(self.mode(opt.line, self.single(opt)?)?),
+                "buckets" => {
+                    let v = self.single(opt)?;
+                    resilient.buckets = v.parse().ok().filter(|&b| b > 0).ok_or_else(|| {
+                        self.error(
+                            opt.line,
+                            &format!("buckets '{v}' is not a number from 1 to 65535"),
+                        )
+                    })?;
+                }
+                "idle_timer" => {
+                    resilient.idle_timer = self.timer(opt, 1)?;
+                }
+                "unbalanced_timer" => {
+                    resilient.unbalanced_timer = self.timer(opt, 0)?;
+                }
                 "family" => {
                     family = Some(match self.single(opt)? {
                         "ipv4" => Family::V4,
@@ -295,7 +366,39 @@ impl Reader<'_> {
             key: RouteKey { table, dst, metric },
             protos,
             interfaces,
+            mode,
+            resilient,
         })
+    }
+
+    fn mode(&self, line: usize, v: &str) -> Result<Mode, ConfigError> {
+        match v {
+            "auto" => Ok(Mode::Auto),
+            "resilient" => Ok(Mode::Resilient),
+            "multipath" => Ok(Mode::Multipath),
+            _ => Err(self.error(
+                line,
+                &format!("mode '{v}' is not auto, resilient or multipath"),
+            )),
+        }
+    }
+
+    /// A resilient-group timer in whole seconds, `min` to a day; returned in `clock_t`.
+    fn timer(&self, opt: &uci::Opt, min: u32) -> Result<u32, ConfigError> {
+        let v = self.single(opt)?;
+        v.parse::<u32>()
+            .ok()
+            .filter(|t| (min..=MAX_TIMER).contains(t))
+            .map(|t| t * CLOCK_T_PER_SECOND)
+            .ok_or_else(|| {
+                self.error(
+                    opt.line,
+                    &format!(
+                        "{} '{v}' is not a number of seconds from {min} to {MAX_TIMER}",
+                        opt.name
+                    ),
+                )
+            })
     }
 
     fn member(
@@ -451,6 +554,7 @@ mod tests {
             ("@group[0]", Family::V4, 0, 100)
         );
         assert_eq!(c.weights.get("wan2_6"), Weight::new(2).as_ref());
+        assert_eq!((v6.mode(&c), v6.resilient), (Mode::Auto, RESILIENT));
         assert!(
             v6.wants("wan6", Some("dhcpv6"))
                 && v6.wants("wan_6", None)
@@ -510,6 +614,23 @@ mod tests {
                 "config member\n option weight 2\n",
                 ":1: member has no interface",
             ),
+            ("config globals\n option mode ecmp\n", ":2: mode 'ecmp'"),
+            (
+                "config group g\n option target 2000::/3\n option buckets 0\n",
+                ":3: buckets '0'",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option buckets 65536\n",
+                ":3: buckets '65536'",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option idle_timer 0\n",
+                ":3: idle_timer '0' is not a number of seconds from 1 to 86400",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option unbalanced_timer 86401\n",
+                ":3: unbalanced_timer '86401'",
+            ),
             (
                 "config group g\n option target 2000::/3\n list metric 1\n",
                 ":3: 'metric' takes one value",
@@ -545,6 +666,31 @@ mod tests {
         assert!(w[1].ends_with(":3: unknown section type 'fancy' ignored"));
         assert!(w[2].contains(":6: unknown option 'speed'"));
         assert!(w[3].contains(":4: group 'g' has neither proto nor interface"));
+    }
+
+    #[test]
+    fn modes_and_resilient_options() {
+        let (c, w) = parse(
+            "config group a\n option target 2000::/3\n option mode multipath\n list proto dhcpv6\n\
+             config group b\n option target 0.0.0.0/0\n list proto dhcp\n option buckets 32\n option idle_timer 5\n option unbalanced_timer 0\n\
+             config globals\n option mode resilient\n",
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.groups[0].mode(&c), Mode::Multipath);
+        assert_eq!(
+            c.groups[1].mode(&c),
+            Mode::Resilient,
+            "globals after the group"
+        );
+        assert_eq!(
+            c.groups[1].resilient,
+            Resilient {
+                buckets: 32,
+                idle_timer: 500,
+                unbalanced_timer: 0
+            }
+        );
     }
 
     #[test]

@@ -8,16 +8,74 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::{Config, Group};
+use crate::config::{Config, Group, Mode};
 use crate::dump::{Dump, Interface};
-use crate::route::{Family, Links, Nexthop, Route, Weight};
+use crate::route::{Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, Weight};
+
+/// The nexthop object ids ecmp-hotplug uses: `0xEC` (as in its protocol mark) in the top
+/// byte, then a 12-bit slot per group and a 12-bit slot per uplink in the group, slot 0 being
+/// the group object itself. The kernel numbers objects from 1 up to 2^31 − 1 when asked to
+/// pick; FRR's zebra and its daemons stay below 2^31 too; systemd-networkd takes the ids
+/// written in its files. Slots come from a hash of the group's and the interface's names, so
+/// they stay put across runs, reboots and gateway changes.
+pub const ID_BASE: u32 = 0xEC00_0000;
+const SLOT_BITS: u32 = 12;
+const SLOTS: u32 = (1 << SLOT_BITS) - 1;
+/// Group slot 0 is the kernel probe's (`ID_BASE` the group, `PROBE_LEG` its member), which no
+/// group is given, so a probe a killed run left behind is just a stale object of ours.
+pub const PROBE_GROUP: u32 = ID_BASE;
+pub const PROBE_LEG: u32 = ID_BASE + 1;
+
+/// FNV-1a folded to a slot in 1..=4095.
+fn slot(name: &str) -> u32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % SLOTS + 1
+}
+
+/// The first slot from `name`'s hash on that `taken` doesn't hold (there are 4095 of them and
+/// a router has a few names, so this nearly always is the hash's own slot).
+fn free_slot(name: &str, taken: &[u32]) -> u32 {
+    let mut s = slot(name);
+    while taken.contains(&s) {
+        s = s % SLOTS + 1;
+    }
+    s
+}
+
+/// Each group's nexthop-group object id, in config order.
+pub fn group_ids(config: &Config) -> Vec<u32> {
+    let mut slots = Vec::with_capacity(config.groups.len());
+    for g in &config.groups {
+        let s = free_slot(&g.name, &slots);
+        slots.push(s);
+    }
+    slots
+        .into_iter()
+        .map(|s| ID_BASE | s << SLOT_BITS)
+        .collect()
+}
+
+/// Whether object `id` belongs to group object `group_id`'s range (the group or its legs).
+fn in_range(id: u32, group_id: u32) -> bool {
+    id >> SLOT_BITS == group_id >> SLOT_BITS
+}
 
 /// What one group's route should be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired<'c> {
     pub group: &'c Group,
+    /// The mode in use: `Resilient` or `Multipath` (auto is resolved).
+    pub mode: Mode,
+    /// Resilient mode was asked for but this kernel refuses it: the group is left alone.
+    pub unsupported: bool,
+    /// The group's nexthop-group object id (its legs' ids are next to it).
+    pub group_id: u32,
     /// The route to install; no nexthops means the route should not exist.
     pub route: Route,
+    /// Resilient mode: the legs, then the group the route uses; empty without members.
+    pub objects: Vec<Object>,
     /// The interfaces behind `route.nexthops`, in interface-name order.
     pub members: Vec<Member>,
     pub skipped: Vec<Skip>,
@@ -58,6 +116,8 @@ pub enum Reason {
     NoSuchDevice(String),
     /// Another member already has this exact nexthop.
     SameNexthop(String),
+    /// Resilient mode: the device has no carrier (the kernel would delete its nexthop).
+    NoCarrier(String),
 }
 
 impl Reason {
@@ -65,7 +125,11 @@ impl Reason {
     pub fn worth_a_warning(&self) -> bool {
         !matches!(
             self,
-            Reason::NotInDump | Reason::Down | Reason::NoDefaultRoute | Reason::Withdrawn
+            Reason::NotInDump
+                | Reason::Down
+                | Reason::NoDefaultRoute
+                | Reason::Withdrawn
+                | Reason::NoCarrier(_)
         )
     }
 }
@@ -83,24 +147,47 @@ impl fmt::Display for Reason {
             Reason::OnLinkV6 => f.write_str("IPv6 default without a gateway; the kernel takes no device-only IPv6 multipath leg"),
             Reason::NoSuchDevice(dev) => write!(f, "device {dev} does not exist"),
             Reason::SameNexthop(other) => write!(f, "same nexthop as {other}"),
+            Reason::NoCarrier(dev) => write!(f, "{dev} has no carrier"),
         }
     }
 }
 
 /// The desired route of every group. With `enabled 0` there are none, so every route the tool
-/// owns becomes stale and is removed.
-pub fn desired<'c>(dump: &Dump, config: &'c Config, links: &Links) -> Vec<Desired<'c>> {
+/// owns becomes stale and is removed. `resilient` says whether the kernel takes resilient
+/// nexthop groups: `auto` groups then use them.
+pub fn desired<'c>(
+    dump: &Dump,
+    config: &'c Config,
+    links: &Links,
+    resilient: bool,
+) -> Vec<Desired<'c>> {
     if !config.enabled {
         return Vec::new();
     }
     config
         .groups
         .iter()
-        .map(|group| desired_group(dump, config, group, links))
+        .zip(group_ids(config))
+        .map(|(group, id)| {
+            let (mode, unsupported) = match group.mode(config) {
+                Mode::Auto if resilient => (Mode::Resilient, false),
+                Mode::Auto | Mode::Multipath => (Mode::Multipath, false),
+                Mode::Resilient => (Mode::Resilient, !resilient),
+            };
+            desired_group(dump, config, group, links, mode, id, unsupported)
+        })
         .collect()
 }
 
-fn desired_group<'c>(dump: &Dump, config: &Config, group: &'c Group, links: &Links) -> Desired<'c> {
+fn desired_group<'c>(
+    dump: &Dump,
+    config: &Config,
+    group: &'c Group,
+    links: &Links,
+    mode: Mode,
+    group_id: u32,
+    unsupported: bool,
+) -> Desired<'c> {
     let mut candidates: Vec<&Interface> = dump
         .interfaces
         .iter()
@@ -121,6 +208,12 @@ fn desired_group<'c>(dump: &Dump, config: &Config, group: &'c Group, links: &Lin
     let mut members: Vec<Member> = Vec::new();
     for iface in candidates {
         match member(iface, group.family(), config, links) {
+            Ok(m) if mode == Mode::Resilient && !links.carrier(m.nexthop.ifindex) => {
+                skipped.push(Skip {
+                    interface: m.interface,
+                    reason: Reason::NoCarrier(m.device),
+                })
+            }
             Ok(m) => match members.iter().find(|o| {
                 (o.nexthop.ifindex, o.nexthop.gateway) == (m.nexthop.ifindex, m.nexthop.gateway)
             }) {
@@ -137,13 +230,59 @@ fn desired_group<'c>(dump: &Dump, config: &Config, group: &'c Group, links: &Lin
         }
     }
     skipped.sort_by(|a, b| a.interface.cmp(&b.interface));
-    let route = Route::owned(group.key, members.iter().map(|m| m.nexthop).collect());
+    let nexthops = members.iter().map(|m| m.nexthop).collect();
+    let (route, objects) = if mode == Mode::Resilient && !members.is_empty() {
+        (
+            Route::owned_via(group.key, group_id, nexthops),
+            objects(group, group_id, &members),
+        )
+    } else {
+        (Route::owned(group.key, nexthops), Vec::new())
+    };
     Desired {
         group,
+        mode,
+        unsupported,
+        group_id,
         route,
+        objects,
         members,
         skipped,
     }
+}
+
+/// A resilient group's objects: one leg per member, then the group of them.
+fn objects(group: &Group, group_id: u32, members: &[Member]) -> Vec<Object> {
+    let mut slots: Vec<u32> = Vec::with_capacity(members.len());
+    let mut legs: Vec<Object> = Vec::with_capacity(members.len() + 1);
+    for m in members {
+        let s = free_slot(&m.interface, &slots);
+        slots.push(s);
+        legs.push(Object {
+            id: group_id | s,
+            protocol: PROTOCOL,
+            kind: ObjectKind::Leg {
+                family: group.family(),
+                ifindex: m.nexthop.ifindex,
+                gateway: m.nexthop.gateway,
+            },
+        });
+    }
+    let mut in_group: Vec<(u32, Weight)> = legs
+        .iter()
+        .zip(members)
+        .map(|(leg, m)| (leg.id, m.nexthop.weight))
+        .collect();
+    in_group.sort();
+    legs.push(Object {
+        id: group_id,
+        protocol: PROTOCOL,
+        kind: ObjectKind::Group {
+            members: in_group,
+            resilient: Some(group.resilient),
+        },
+    });
+    legs
 }
 
 fn member(
@@ -230,47 +369,94 @@ pub enum Change {
     /// Remove `route`, which carries the tool's mark. `group` is `None` for a route that no
     /// group wants any more (config changed, `enabled 0`, `flush`).
     Delete { group: Option<String>, route: Route },
+    /// Install nexthop object `object`; `create` as for routes. Otherwise it replaces the
+    /// object of ours with its id in place: a group's new member list is one atomic change.
+    WriteObject {
+        group: String,
+        object: Object,
+        create: bool,
+    },
+    /// Remove an object of ours; `group` as for `Delete`.
+    DeleteObject {
+        group: Option<String>,
+        object: Object,
+    },
 }
 
-/// A group whose key is held by a route the tool did not write: left alone, and an error.
+/// Why a group is left alone (and the run fails).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    pub group: String,
-    pub route: Route,
+pub enum Conflict {
+    /// Its key is held by a route the tool did not write.
+    Route { group: String, route: Route },
+    /// One of its object ids is held by an object the tool did not write.
+    Object { group: String, object: Object },
+    /// Its mode is `resilient` and the kernel refuses resilient groups.
+    Unsupported { group: String },
+}
+
+impl Conflict {
+    pub fn group(&self) -> &str {
+        match self {
+            Conflict::Route { group, .. }
+            | Conflict::Object { group, .. }
+            | Conflict::Unsupported { group } => group,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Writes first, then deletes, so a group whose key moved is never without a route.
+    /// In this order: objects written (legs before the groups that use them), routes
+    /// written, routes deleted, objects deleted (groups before their legs). So a route always
+    /// has what it points to, and a group whose key moved is never without a route.
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
 }
 
-/// What to write so that the kernel's routes equal `desired`. Routes without the tool's mark
-/// are never in the result, except as conflicts.
-pub fn changes(desired: &[Desired], installed: &[Route]) -> Changes {
+/// What to write so that the kernel's routes and nexthop objects equal `desired`. Nothing
+/// without the tool's mark is in the result, except as a conflict; an object of ours that
+/// something else uses (a foreign route or group) is kept.
+pub fn changes(desired: &[Desired], installed: &[Route], objects: &[Object]) -> Changes {
     let mut out = Changes::default();
+    let mut routes = Vec::new();
     let mut deletes = Vec::new();
+    // Ranges of groups left alone: their objects are not stale.
+    let mut held: Vec<u32> = Vec::new();
     for d in desired {
+        let group = d.group.name.clone();
         let key = &d.group.key;
         let at_key: Vec<&Route> = installed.iter().filter(|r| r.holds(key)).collect();
         if let Some(foreign) = at_key.iter().find(|r| !r.is_owned()) {
-            out.conflicts.push(Conflict {
-                group: d.group.name.clone(),
+            out.conflicts.push(Conflict::Route {
+                group,
                 route: (*foreign).clone(),
             });
+            held.push(d.group_id);
             continue;
         }
+        if d.unsupported {
+            out.conflicts.push(Conflict::Unsupported { group });
+            held.push(d.group_id);
+            continue;
+        }
+        let (writes, rewrite_route) = match object_writes(&group, &d.objects, objects) {
+            Ok(w) => w,
+            Err(object) => {
+                out.conflicts.push(Conflict::Object { group, object });
+                held.push(d.group_id);
+                continue;
+            }
+        };
+        out.changes.extend(writes);
         let ours = at_key.first();
-        let group = d.group.name.clone();
         match (d.route.nexthops.is_empty(), ours) {
             (true, None) => {}
             (true, Some(r)) => deletes.push(Change::Delete {
                 group: Some(group),
                 route: (*r).clone(),
             }),
-            (false, Some(r)) if r.same_nexthops(&d.route) => {}
-            (false, ours) => out.changes.push(Change::Write {
+            (false, Some(r)) if r.same_as(&d.route) && !rewrite_route => {}
+            (false, ours) => routes.push(Change::Write {
                 group,
                 route: d.route.clone(),
                 create: ours.is_none(),
@@ -285,24 +471,121 @@ pub fn changes(desired: &[Desired], installed: &[Route]) -> Changes {
             });
         }
     }
+    out.changes.extend(routes);
     out.changes.extend(deletes);
+    out.changes
+        .extend(stale_objects(desired, installed, objects, &held));
     out
+}
+
+/// The writes that bring one group's objects from `installed` to `want`, and whether the
+/// group object is recreated (which takes the route with it, so it must be written again).
+/// `Err`: an id is held by an object the tool did not write.
+fn object_writes(
+    group: &str,
+    want: &[Object],
+    installed: &[Object],
+) -> Result<(Vec<Change>, bool), Object> {
+    let mut writes = Vec::new();
+    let mut recreated = false;
+    for o in want {
+        let write = |create| Change::WriteObject {
+            group: group.to_string(),
+            object: o.clone(),
+            create,
+        };
+        match installed.iter().find(|k| k.id == o.id) {
+            None => writes.push(write(true)),
+            Some(k) if !k.is_owned() => return Err(k.clone()),
+            Some(k) if k.kind == o.kind => {}
+            Some(k) if replaceable(&k.kind, &o.kind) => writes.push(write(false)),
+            Some(k) => {
+                // The kernel can't turn a leg into a group or change a table's size in
+                // place: remove it, then create it anew.
+                writes.push(Change::DeleteObject {
+                    group: Some(group.to_string()),
+                    object: k.clone(),
+                });
+                writes.push(write(true));
+                recreated |= matches!(o.kind, ObjectKind::Group { .. });
+            }
+        }
+    }
+    Ok((writes, recreated))
+}
+
+fn replaceable(old: &ObjectKind, new: &ObjectKind) -> bool {
+    match (old, new) {
+        (ObjectKind::Leg { .. }, ObjectKind::Leg { .. }) => true,
+        (
+            ObjectKind::Group {
+                resilient: Some(a), ..
+            },
+            ObjectKind::Group {
+                resilient: Some(b), ..
+            },
+        ) => a.buckets == b.buckets,
+        _ => false,
+    }
+}
+
+/// Objects of ours no group wants: groups first, then legs. Kept: those in a held group's
+/// range and those a route or group of someone else's uses (deleting them would change it).
+fn stale_objects(
+    desired: &[Desired],
+    routes: &[Route],
+    objects: &[Object],
+    held: &[u32],
+) -> Vec<Change> {
+    let wanted = |id: u32| desired.iter().any(|d| d.objects.iter().any(|o| o.id == id));
+    let used_by_others = |id: u32| {
+        routes.iter().any(|r| !r.is_owned() && r.nh_id == Some(id))
+            || objects.iter().any(|o| {
+                !o.is_owned()
+                    && matches!(&o.kind, ObjectKind::Group { members, .. } if members.iter().any(|m| m.0 == id))
+            })
+    };
+    let mut stale: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.is_owned() && !wanted(o.id) && !used_by_others(o.id))
+        .filter(|o| !held.iter().any(|&g| in_range(o.id, g)))
+        .collect();
+    stale.sort_by_key(|o| (!matches!(o.kind, ObjectKind::Group { .. }), o.id));
+    stale
+        .into_iter()
+        .map(|o| Change::DeleteObject {
+            group: None,
+            object: o.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::HashPolicy;
-    use crate::route::{PROTOCOL, Prefix, RouteKey, TABLE_MAIN};
+    use crate::route::{Link, PROTOCOL, Prefix, Resilient, RouteKey, TABLE_MAIN};
     use std::collections::BTreeMap;
 
     fn links() -> Links {
         let mut l = Links::default();
-        for (i, name) in ["lo", "eth1", "eth2", "pppoe-wan", "pppoe-wan2", "eth3"]
-            .iter()
-            .enumerate()
+        for (i, name) in [
+            "lo",
+            "eth1",
+            "eth2",
+            "pppoe-wan",
+            "pppoe-wan2",
+            "eth3",
+            "eth4",
+        ]
+        .iter()
+        .enumerate()
         {
-            l.insert(name.to_string(), i as u32 + 1);
+            l.insert(Link {
+                name: name.to_string(),
+                index: i as u32 + 1,
+                carrier: *name != "eth4",
+            });
         }
         l
     }
@@ -323,6 +606,7 @@ mod tests {
         Config {
             enabled: true,
             hash_policy: HashPolicy::L4,
+            mode: Mode::Auto,
             groups,
             weights: weights
                 .iter()
@@ -342,6 +626,8 @@ mod tests {
             },
             protos: protos.iter().map(|s| s.to_string()).collect(),
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
+            mode: None,
+            resilient: crate::config::RESILIENT,
         }
     }
 
@@ -439,7 +725,7 @@ mod tests {
         ];
         for (case, ifaces, group, want_nexthops, want_skips) in cases {
             let cfg = config(vec![group], &[("wan_6", 3)]);
-            let d = desired(&dump(&ifaces.join(",")), &cfg, &links());
+            let d = desired(&dump(&ifaces.join(",")), &cfg, &links(), false);
             assert_eq!(d.len(), 1, "{case}");
             let mut want = want_nexthops.clone();
             want.sort();
@@ -467,7 +753,7 @@ mod tests {
             ],
             &[("wanc", 2)],
         );
-        let d = desired(&dump, &cfg, &links());
+        let d = desired(&dump, &cfg, &links(), false);
         let legs = |i: usize| -> Vec<(String, String, String)> {
             d[i].members
                 .iter()
@@ -510,7 +796,28 @@ mod tests {
     fn disabled_config_wants_nothing() {
         let mut cfg = config(vec![group("v6", "2000::/3", &["dhcpv6"], &[])], &[]);
         cfg.enabled = false;
-        assert!(desired(&dump(&v6_iface("wan6", "eth1", "fe80::1")), &cfg, &links()).is_empty());
+        assert!(
+            desired(
+                &dump(&v6_iface("wan6", "eth1", "fe80::1")),
+                &cfg,
+                &links(),
+                true
+            )
+            .is_empty()
+        );
+    }
+
+    fn multipath(g: &Group, nexthops: Vec<Nexthop>) -> Desired<'_> {
+        Desired {
+            group: g,
+            mode: Mode::Multipath,
+            unsupported: false,
+            group_id: ID_BASE | 1 << SLOT_BITS,
+            route: Route::owned(g.key, nexthops),
+            objects: vec![],
+            members: vec![],
+            skipped: vec![],
+        }
     }
 
     fn installed(dst: &str, metric: u32, protocol: u8, nexthops: Vec<Nexthop>) -> Route {
@@ -530,12 +837,7 @@ mod tests {
     fn changes_table() {
         let g = group("v6", "2000::/3", &["dhcpv6"], &[]);
         let two = vec![nh(2, Some("fe80::1"), 1), nh(3, Some("fe80::2"), 1)];
-        let want = |nexthops: Vec<Nexthop>| Desired {
-            group: &g,
-            route: Route::owned(g.key, nexthops),
-            members: vec![],
-            skipped: vec![],
-        };
+        let want = |nexthops: Vec<Nexthop>| multipath(&g, nexthops);
         let ours = |nexthops| installed("2000::/3", 1024, PROTOCOL, nexthops);
         let short = |c: &Changes| -> Vec<String> {
             c.changes
@@ -545,12 +847,12 @@ mod tests {
                         format!("write {} legs create={create}", route.nexthops.len())
                     }
                     Change::Delete { group, route } => format!("delete {} ({group:?})", route.key),
+                    other => format!("{other:?}"),
                 })
-                .chain(
-                    c.conflicts
-                        .iter()
-                        .map(|c| format!("conflict proto {}", c.route.protocol)),
-                )
+                .chain(c.conflicts.iter().map(|c| match c {
+                    Conflict::Route { route, .. } => format!("conflict proto {}", route.protocol),
+                    other => format!("{other:?}"),
+                }))
                 .collect()
         };
         type Case<'a> = (&'a str, Vec<Desired<'a>>, Vec<Route>, Vec<&'a str>);
@@ -635,7 +937,7 @@ mod tests {
             ),
         ];
         for (case, desired, installed, want) in cases {
-            assert_eq!(short(&changes(&desired, &installed)), want, "{case}");
+            assert_eq!(short(&changes(&desired, &installed, &[])), want, "{case}");
         }
     }
 
@@ -644,14 +946,342 @@ mod tests {
         let g = group("v6", "2000::/3", &["dhcpv6"], &[]);
         let mut foreign = installed("2000::/3", 1024, 4, vec![nh(2, Some("fe80::1"), 1)]);
         foreign.src = Some("2001:db8::/56".parse().unwrap());
-        let d = vec![Desired {
-            group: &g,
-            route: Route::owned(g.key, vec![nh(2, Some("fe80::1"), 1)]),
-            members: vec![],
-            skipped: vec![],
-        }];
-        let c = changes(&d, &[foreign]);
+        let d = vec![multipath(&g, vec![nh(2, Some("fe80::1"), 1)])];
+        let c = changes(&d, &[foreign], &[]);
         assert!(c.conflicts.is_empty());
         assert_eq!(c.changes.len(), 1);
+    }
+
+    #[test]
+    fn object_ids_are_stable_in_range_and_distinct() {
+        let names = ["v6", "v4", "@group[0]", "wan6", "wan_6", "wanb_6"];
+        for n in names {
+            assert_eq!(slot(n), slot(n));
+            assert!((1..=SLOTS).contains(&slot(n)), "{n}");
+        }
+        // Two names that hash to one slot: the second takes the next free one.
+        let (a, b) = (0..)
+            .map(|i| format!("g{i}"))
+            .find_map(|b| (slot("g0") == slot(&b) && b != "g0").then_some(("g0".to_string(), b)))
+            .unwrap();
+        let cfg = config(
+            vec![group(&a, "2000::/3", &[], &[]), group(&b, "::/0", &[], &[])],
+            &[],
+        );
+        let ids = group_ids(&cfg);
+        assert_eq!(ids[0], ID_BASE | slot(&a) << SLOT_BITS);
+        assert_ne!(ids[0], ids[1]);
+        for id in &ids {
+            assert_eq!(id & 0xff00_0000, ID_BASE);
+            assert_eq!(id & SLOTS, 0, "a group's own id is slot 0 of its range");
+            assert_ne!(*id, PROBE_GROUP);
+        }
+    }
+
+    fn resilient_desired<'c>(cfg: &'c Config, ifaces: &[String]) -> Desired<'c> {
+        desired(&dump(&ifaces.join(",")), cfg, &links(), true)
+            .pop()
+            .unwrap()
+    }
+
+    #[test]
+    fn resilient_mode_plans_legs_a_group_and_a_route_through_it() {
+        let cfg = config(
+            vec![group("v6", "2000::/3", &["dhcpv6"], &[])],
+            &[("wan_6", 3)],
+        );
+        let d = resilient_desired(
+            &cfg,
+            &[
+                v6_iface("wan6", "eth1", "fe80::1"),
+                v6_iface("wan_6", "pppoe-wan", "fe80::2"),
+                v6_iface("wanb_6", "eth4", "fe80::4"),
+            ],
+        );
+        assert_eq!(d.mode, Mode::Resilient);
+        assert_eq!(
+            d.skipped,
+            vec![Skip {
+                interface: "wanb_6".into(),
+                reason: Reason::NoCarrier("eth4".into())
+            }]
+        );
+        let gid = group_ids(&cfg)[0];
+        assert_eq!(d.route.nh_id, Some(gid));
+        assert_eq!(d.route.nexthops.len(), 2);
+        let [wan6, wan_6, grp] = d.objects.as_slice() else {
+            panic!("{:?}", d.objects)
+        };
+        assert_eq!(wan6.id, gid | slot("wan6"));
+        assert_eq!(
+            wan6.kind,
+            ObjectKind::Leg {
+                family: Family::V6,
+                ifindex: 2,
+                gateway: Some("fe80::1".parse().unwrap())
+            }
+        );
+        let mut members = vec![(wan6.id, Weight::ONE), (wan_6.id, Weight::new(3).unwrap())];
+        members.sort();
+        assert_eq!(
+            grp,
+            &Object {
+                id: gid,
+                protocol: PROTOCOL,
+                kind: ObjectKind::Group {
+                    members,
+                    resilient: Some(crate::config::RESILIENT)
+                }
+            }
+        );
+        // The same uplink keeps its id when its gateway changes or another one goes.
+        let moved = resilient_desired(&cfg, &[v6_iface("wan6", "eth2", "fe80::9")]);
+        assert_eq!(moved.objects[0].id, wan6.id);
+        // Multipath and auto-on-an-old-kernel plan no objects; forced resilient is refused.
+        let old = desired(
+            &dump(&v6_iface("wan6", "eth1", "fe80::1")),
+            &cfg,
+            &links(),
+            false,
+        );
+        assert_eq!((old[0].mode, old[0].objects.len()), (Mode::Multipath, 0));
+        let mut forced = cfg.clone();
+        forced.groups[0].mode = Some(Mode::Resilient);
+        let refused = desired(&dump(""), &forced, &links(), false);
+        assert!(refused[0].unsupported);
+    }
+
+    #[test]
+    fn object_changes_table() {
+        let g = group("v6", "2000::/3", &["dhcpv6"], &[]);
+        let cfg = config(vec![g.clone()], &[]);
+        let mut recfg = cfg.clone();
+        recfg.groups[0].resilient.buckets = 64;
+        let mut mpcfg = cfg.clone();
+        mpcfg.groups[0].mode = Some(Mode::Multipath);
+        let mut forced = cfg.clone();
+        forced.groups[0].mode = Some(Mode::Resilient);
+        let (a, b, c) = (
+            v6_iface("wan6", "eth1", "fe80::1"),
+            v6_iface("wan_6", "eth2", "fe80::2"),
+            v6_iface("wanb_6", "pppoe-wan", "fe80::3"),
+        );
+        let ab = resilient_desired(&cfg, &[a.clone(), b.clone()]);
+        let abc = resilient_desired(&cfg, &[a.clone(), b.clone(), c.clone()]);
+        let gid = ab.group_id;
+        // The kernel after `ab` was applied.
+        let ab_objects = ab.objects.clone();
+        let ab_route = ab.route.clone();
+        let foreign_route = |id| Route {
+            protocol: 4,
+            nh_id: Some(id),
+            ..installed("::/0", 1024, 4, vec![])
+        };
+        let short = |c: &Changes| -> Vec<String> {
+            c.changes
+                .iter()
+                .map(|c| match c {
+                    Change::Write { route, create, .. } => format!(
+                        "route {} create={create}",
+                        route
+                            .nh_id
+                            .map_or("multipath".into(), |id| format!("{:x}", id))
+                    ),
+                    Change::Delete { .. } => "delete route".into(),
+                    Change::WriteObject { object, create, .. } => {
+                        format!("object {:x} create={create}", object.id)
+                    }
+                    Change::DeleteObject { object, .. } => format!("delete {:x}", object.id),
+                })
+                .chain(c.conflicts.iter().map(|c| match c {
+                    Conflict::Object { object, .. } => format!("conflict {:x}", object.id),
+                    other => format!("{other:?}"),
+                }))
+                .collect()
+        };
+        let [la, lb, _] = ab.objects.as_slice() else {
+            panic!()
+        };
+        let (la, lb) = (la.id, lb.id);
+        let lc = abc
+            .objects
+            .iter()
+            .find(|o| ![la, lb, gid].contains(&o.id))
+            .unwrap()
+            .id;
+        let mut gw_moved = ab_objects.clone();
+        if let ObjectKind::Leg { gateway, .. } = &mut gw_moved[0].kind {
+            *gateway = Some("fe80::99".parse().unwrap());
+        }
+        let mut stolen = ab_objects.clone();
+        stolen[0].protocol = 4;
+        let mp_route = Route::owned(g.key, ab.route.nexthops.clone());
+        type Case<'a> = (
+            &'a str,
+            Vec<Desired<'a>>,
+            Vec<Route>,
+            Vec<Object>,
+            Vec<String>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "from nothing: legs, group, then the route",
+                vec![ab.clone()],
+                vec![],
+                vec![],
+                vec![
+                    format!("object {la:x} create=true"),
+                    format!("object {lb:x} create=true"),
+                    format!("object {gid:x} create=true"),
+                    format!("route {gid:x} create=true"),
+                ],
+            ),
+            (
+                "in sync",
+                vec![ab.clone()],
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec![],
+            ),
+            (
+                "an uplink joins: its leg, then one replace of the group; the route stays",
+                vec![abc.clone()],
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec![
+                    format!("object {lc:x} create=true"),
+                    format!("object {gid:x} create=false"),
+                ],
+            ),
+            (
+                "an uplink leaves: the group first, its leg after",
+                vec![ab.clone()],
+                vec![ab_route.clone()],
+                abc.objects.clone(),
+                vec![
+                    format!("object {gid:x} create=false"),
+                    format!("delete {lc:x}"),
+                ],
+            ),
+            (
+                "a gateway moved: the leg is replaced in place",
+                vec![ab.clone()],
+                vec![ab_route.clone()],
+                gw_moved,
+                vec![format!("object {la:x} create=false")],
+            ),
+            (
+                "a new table size: the group is made anew and the route written again",
+                vec![resilient_desired(&recfg, &[a.clone(), b.clone()])],
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec![
+                    format!("delete {gid:x}"),
+                    format!("object {gid:x} create=true"),
+                    format!("route {gid:x} create=false"),
+                ],
+            ),
+            (
+                "multipath to resilient: objects, then the route replaced",
+                vec![ab.clone()],
+                vec![mp_route.clone()],
+                vec![],
+                vec![
+                    format!("object {la:x} create=true"),
+                    format!("object {lb:x} create=true"),
+                    format!("object {gid:x} create=true"),
+                    format!("route {gid:x} create=false"),
+                ],
+            ),
+            (
+                "resilient to multipath: the route first, then group and legs",
+                desired(
+                    &dump(&[a.clone(), b.clone()].join(",")),
+                    &mpcfg,
+                    &links(),
+                    true,
+                ),
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec![
+                    "route multipath create=false".into(),
+                    format!("delete {gid:x}"),
+                    format!("delete {la:x}"),
+                    format!("delete {lb:x}"),
+                ],
+            ),
+            (
+                "last uplink gone: route, group, legs",
+                vec![resilient_desired(&cfg, &[])],
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec![
+                    "delete route".into(),
+                    format!("delete {gid:x}"),
+                    format!("delete {la:x}"),
+                    format!("delete {lb:x}"),
+                ],
+            ),
+            (
+                "someone else's object at one of our ids: the group is left alone",
+                vec![ab.clone()],
+                vec![],
+                stolen,
+                vec![format!("conflict {la:x}")],
+            ),
+            (
+                "forced resilient on an old kernel: nothing of the group is touched",
+                desired(&dump(""), &forced, &links(), false),
+                vec![ab_route.clone()],
+                ab_objects.clone(),
+                vec!["Unsupported { group: \"v6\" }".into()],
+            ),
+            (
+                "flush, but a foreign route uses our group: it stays, the legs go",
+                vec![],
+                vec![ab_route.clone(), foreign_route(gid)],
+                ab_objects.clone(),
+                vec![
+                    "delete route".into(),
+                    format!("delete {la:x}"),
+                    format!("delete {lb:x}"),
+                ],
+            ),
+            (
+                "a probe left behind by a killed run is stale",
+                vec![ab.clone()],
+                vec![ab_route.clone()],
+                [
+                    ab_objects.clone(),
+                    vec![
+                        Object {
+                            id: PROBE_GROUP,
+                            protocol: PROTOCOL,
+                            kind: ObjectKind::Group {
+                                members: vec![(PROBE_LEG, Weight::ONE)],
+                                resilient: Some(Resilient {
+                                    buckets: 1,
+                                    idle_timer: 0,
+                                    unbalanced_timer: 0,
+                                }),
+                            },
+                        },
+                        Object {
+                            id: PROBE_LEG,
+                            protocol: PROTOCOL,
+                            kind: ObjectKind::Other,
+                        },
+                    ],
+                ]
+                .concat(),
+                vec![
+                    format!("delete {PROBE_GROUP:x}"),
+                    format!("delete {PROBE_LEG:x}"),
+                ],
+            ),
+        ];
+        for (case, desired, routes, objects, want) in cases {
+            assert_eq!(short(&changes(&desired, &routes, &objects)), want, "{case}");
+        }
     }
 }

@@ -273,7 +273,10 @@ pub struct Route {
     /// `rtm_type` (`RTN_UNICAST`, blackhole, unreachable, …).
     pub kind: u8,
     /// Sorted by ifindex then gateway; empty for routes without nexthops (blackhole, …).
+    /// A route over a nexthop object has them too: the kernel lists the object's legs.
     pub nexthops: Vec<Nexthop>,
+    /// The nexthop object the route uses (`RTA_NH_ID`), instead of nexthops of its own.
+    pub nh_id: Option<u32>,
 }
 
 impl Route {
@@ -287,6 +290,16 @@ impl Route {
             protocol: PROTOCOL,
             kind: RTN_UNICAST,
             nexthops,
+            nh_id: None,
+        }
+    }
+
+    /// The route ecmp-hotplug writes for a group in resilient mode: through nexthop object
+    /// `id`, whose legs are `nexthops`.
+    pub fn owned_via(key: RouteKey, id: u32, nexthops: Vec<Nexthop>) -> Route {
+        Route {
+            nh_id: Some(id),
+            ..Route::owned(key, nexthops)
         }
     }
 
@@ -297,6 +310,15 @@ impl Route {
     /// Whether this route sits at `key`, so that writing `key` would replace it.
     pub fn holds(&self, key: &RouteKey) -> bool {
         self.key == *key && self.src.is_none() && self.tos == 0
+    }
+
+    /// Whether writing `other` would leave this route as it is: the same nexthop object, or
+    /// no object and the same nexthops.
+    pub fn same_as(&self, other: &Route) -> bool {
+        match (self.nh_id, other.nh_id) {
+            (None, None) => self.same_nexthops(other),
+            (a, b) => a == b && self.kind == other.kind,
+        }
     }
 
     /// Same nexthops as `other`, in any order. A single nexthop carries no weight in the
@@ -314,26 +336,81 @@ impl Route {
     }
 }
 
-/// The kernel's network devices, by name and by index, as read at the start of a run. A
-/// router has tens of them: a list is smaller code than two maps and as fast.
+/// A nexthop object (kernel ≥ 5.3): one leg, or a group of other objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub id: u32,
+    pub protocol: u8,
+    pub kind: ObjectKind,
+}
+
+impl Object {
+    pub fn is_owned(&self) -> bool {
+        self.protocol == PROTOCOL
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `gateway: None` is device-only; `family` is the gateway's (IPv4 for device-only).
+    Leg {
+        family: Family,
+        ifindex: u32,
+        gateway: Option<IpAddr>,
+    },
+    /// Members by object id, sorted by id; `resilient: None` is a plain multipath group.
+    Group {
+        members: Vec<(u32, Weight)>,
+        resilient: Option<Resilient>,
+    },
+    /// Anything else the kernel may hold (blackhole, FDB, encap): never written here.
+    Other,
+}
+
+/// A resilient group's table (kernel ≥ 5.13): `buckets` and the timers in 1/100 s
+/// (`clock_t`, as netlink carries them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resilient {
+    pub buckets: u16,
+    pub idle_timer: u32,
+    pub unbalanced_timer: u32,
+}
+
+/// One network device as read at the start of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub index: u32,
+    /// Up with carrier (`IFF_UP` and `IFF_LOWER_UP`).
+    pub carrier: bool,
+}
+
+/// The kernel's network devices, by name and by index. A router has tens of them: a list is
+/// smaller code than two maps and as fast.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Links(Vec<(String, u32)>);
+pub struct Links(Vec<Link>);
 
 impl Links {
-    pub fn insert(&mut self, name: String, index: u32) {
-        self.0.retain(|(n, i)| *n != name && *i != index);
-        self.0.push((name, index));
+    pub fn insert(&mut self, link: Link) {
+        self.0
+            .retain(|l| l.name != link.name && l.index != link.index);
+        self.0.push(link);
     }
 
     pub fn index(&self, name: &str) -> Option<u32> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+        self.0.iter().find(|l| l.name == name).map(|l| l.index)
     }
 
     pub fn name(&self, index: u32) -> Option<&str> {
         self.0
             .iter()
-            .find(|(_, i)| *i == index)
-            .map(|(n, _)| n.as_str())
+            .find(|l| l.index == index)
+            .map(|l| l.name.as_str())
+    }
+
+    /// Whether device `index` exists and has carrier.
+    pub fn carrier(&self, index: u32) -> bool {
+        self.0.iter().any(|l| l.index == index && l.carrier)
     }
 
     /// Renders nexthops the way `ip route` does: `via GW dev DEV weight W, …`.

@@ -1,5 +1,6 @@
-//! `status`: per group, the target, desired and installed nexthops, whether they match, and
-//! why each candidate was left out; as text for people and JSON for scripts and LuCI.
+//! `status`: per group, the target, the mode in use, desired and installed nexthops, whether
+//! they match, and why each candidate was left out; as text for people and JSON for scripts
+//! and LuCI.
 //!
 //! Pure: built from a plan and what the kernel holds, so it can't disagree with `sync`.
 
@@ -13,7 +14,7 @@ use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName};
 pub enum State {
     InSync,
     OutOfSync,
-    /// A route the tool did not write holds the key.
+    /// A route or object the tool did not write is in the way, or the kernel lacks the mode.
     Conflict,
 }
 
@@ -37,9 +38,13 @@ pub struct GroupStatus {
     pub name: String,
     pub key: RouteKey,
     pub state: State,
+    /// `resilient` or `multipath`, as planned for this kernel.
+    pub mode: &'static str,
+    /// Resilient mode: the nexthop group object the route should use.
+    pub nexthop_group: Option<u32>,
     pub desired: Vec<Leg>,
-    /// The route at the key, ours or not.
-    pub installed: Option<(u8, Vec<Leg>)>,
+    /// The route at the key, ours or not: its protocol, nexthop object and legs.
+    pub installed: Option<(u8, Option<u32>, Vec<Leg>)>,
     pub skipped: Vec<(String, String)>,
 }
 
@@ -49,6 +54,8 @@ pub struct Report {
     pub groups: Vec<GroupStatus>,
     /// Routes of ours that no group wants; `sync` removes them.
     pub stale: Vec<RouteKey>,
+    /// Nexthop objects of ours that no group wants, by id.
+    pub stale_objects: Vec<u32>,
 }
 
 fn legs(route: &Route, links: &Links) -> Vec<Leg> {
@@ -77,11 +84,15 @@ impl Report {
             .iter()
             .map(|d| {
                 let name = &d.group.name;
-                let state = if changes.conflicts.iter().any(|c| &c.group == name) {
+                let state = if changes.conflicts.iter().any(|c| c.group() == name) {
                     State::Conflict
                 } else if changes.changes.iter().any(|c| match c {
-                    Change::Write { group, .. } => group == name,
-                    Change::Delete { group, .. } => group.as_ref() == Some(name),
+                    Change::Write { group, .. } | Change::WriteObject { group, .. } => {
+                        group == name
+                    }
+                    Change::Delete { group, .. } | Change::DeleteObject { group, .. } => {
+                        group.as_ref() == Some(name)
+                    }
                 }) {
                     State::OutOfSync
                 } else {
@@ -92,6 +103,8 @@ impl Report {
                     name: name.clone(),
                     key: d.group.key,
                     state,
+                    mode: d.mode.name(),
+                    nexthop_group: d.route.nh_id,
                     desired: d
                         .members
                         .iter()
@@ -101,7 +114,7 @@ impl Report {
                             nexthop: m.nexthop,
                         })
                         .collect(),
-                    installed: at_key.map(|r| (r.protocol, legs(r, links))),
+                    installed: at_key.map(|r| (r.protocol, r.nh_id, legs(r, links))),
                     skipped: d
                         .skipped
                         .iter()
@@ -118,11 +131,23 @@ impl Report {
                 _ => None,
             })
             .collect();
+        let stale_objects = changes
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::DeleteObject {
+                    group: None,
+                    object,
+                } => Some(object.id),
+                _ => None,
+            })
+            .collect();
         Report {
             enabled: config.enabled,
             hash_policy: config.hash_policy,
             groups,
             stale,
+            stale_objects,
         }
     }
 
@@ -135,6 +160,11 @@ impl Report {
             .map(|g| g.name.clone())
             .collect();
         out.extend(self.stale.iter().map(|k| format!("stale route {k}")));
+        out.extend(
+            self.stale_objects
+                .iter()
+                .map(|id| format!("stale nexthop id {id}")),
+        );
         out
     }
 
@@ -162,19 +192,25 @@ impl Report {
             json_str(o, &g.name);
             write!(
                 o,
-                ",\"family\":\"{}\",\"target\":\"{}\",\"table\":{},\"metric\":{},\"state\":\"{}\",\"desired\":",
+                ",\"family\":\"{}\",\"target\":\"{}\",\"table\":{},\"metric\":{},\"state\":\"{}\",\"mode\":\"{}\",\"nexthop_group\":{},\"desired\":",
                 g.key.family().name(),
                 g.key.dst,
                 g.key.table,
                 g.key.metric,
-                g.state.name()
+                g.state.name(),
+                g.mode,
+                JsonId(g.nexthop_group)
             )?;
             json_legs(o, &g.desired)?;
             o.push_str(",\"installed\":");
             match &g.installed {
                 None => o.push_str("null"),
-                Some((proto, legs)) => {
-                    write!(o, "{{\"protocol\":{proto},\"nexthops\":")?;
+                Some((proto, id, legs)) => {
+                    write!(
+                        o,
+                        "{{\"protocol\":{proto},\"nexthop_group\":{},\"nexthops\":",
+                        JsonId(*id)
+                    )?;
                     json_legs(o, legs)?;
                     o.push('}');
                 }
@@ -204,8 +240,27 @@ impl Report {
                 k.dst, k.table, k.metric
             )?;
         }
+        o.push_str("],\"stale_objects\":[");
+        for (i, id) in self.stale_objects.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            write!(o, "{id}")?;
+        }
         o.push_str("]}");
         Ok(())
+    }
+}
+
+/// An object id or `null`.
+struct JsonId(Option<u32>);
+
+impl fmt::Display for JsonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => id.fmt(f),
+            None => f.write_str("null"),
+        }
     }
 }
 
@@ -294,18 +349,22 @@ impl fmt::Display for Report {
         for g in &self.groups {
             writeln!(
                 f,
-                "group {} ({}): {} table {} metric {}: {}",
+                "group {} ({}): {} table {} metric {}, {}: {}",
                 g.name,
                 g.key.family(),
                 g.key.dst,
                 TableName(g.key.table),
                 g.key.metric,
+                g.mode,
                 g.state.name()
             )?;
+            if let Some(id) = g.nexthop_group {
+                writeln!(f, "  {:<10} {id}", "group id:")?;
+            }
             write_legs(f, "desired:", &g.desired)?;
             match &g.installed {
                 None => write_legs(f, "installed:", &[])?,
-                Some((proto, legs)) if *proto != crate::route::PROTOCOL => {
+                Some((proto, _, legs)) if *proto != crate::route::PROTOCOL => {
                     let proto = ProtocolName(*proto);
                     writeln!(
                         f,
@@ -314,7 +373,11 @@ impl fmt::Display for Report {
                     )?;
                     write_legs(f, "", legs)?;
                 }
-                Some((_, legs)) => write_legs(f, "installed:", legs)?,
+                Some((_, Some(id), legs)) => {
+                    writeln!(f, "  {:<10} through nexthop group {id}", "installed:")?;
+                    write_legs(f, "", legs)?;
+                }
+                Some((_, None, legs)) => write_legs(f, "installed:", legs)?,
             }
             for (i, (iface, reason)) in g.skipped.iter().enumerate() {
                 writeln!(
@@ -326,6 +389,12 @@ impl fmt::Display for Report {
         }
         for k in &self.stale {
             writeln!(f, "stale: {k} (ours, no group wants it; sync removes it)")?;
+        }
+        for id in &self.stale_objects {
+            writeln!(
+                f,
+                "stale: nexthop id {id} (ours, no group wants it; sync removes it)"
+            )?;
         }
         Ok(())
     }
@@ -355,6 +424,8 @@ mod tests {
                 name: "v\"6\\".into(),
                 key,
                 state: State::Conflict,
+                mode: "resilient",
+                nexthop_group: Some(3959422976),
                 desired: vec![Leg {
                     interface: Some("wan\n6".into()),
                     device: "eth1".into(),
@@ -362,6 +433,7 @@ mod tests {
                 }],
                 installed: Some((
                     4,
+                    None,
                     vec![Leg {
                         interface: None,
                         device: "eth1".into(),
@@ -377,6 +449,7 @@ mod tests {
                 dst: Prefix::any(Family::V4),
                 ..key
             }],
+            stale_objects: vec![3959422977],
         };
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(
@@ -385,12 +458,13 @@ mod tests {
                 "enabled": true, "hash_policy": "l4",
                 "groups": [{
                     "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024,
-                    "state": "conflict",
+                    "state": "conflict", "mode": "resilient", "nexthop_group": 3959422976u32,
                     "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1}],
-                    "installed": {"protocol": 4, "nexthops": [{"interface": null, "device": "eth1", "gateway": null, "weight": 1}]},
+                    "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": null, "device": "eth1", "gateway": null, "weight": 1}]},
                     "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
                 }],
                 "stale": [{"target": "0.0.0.0/0", "table": 254, "metric": 1024}],
+                "stale_objects": [3959422977u32],
             })
         );
         let empty = Report {
@@ -398,11 +472,12 @@ mod tests {
             hash_policy: HashPolicy::Keep,
             groups: vec![],
             stale: vec![],
+            stale_objects: vec![],
         };
         let v: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"enabled": false, "hash_policy": "keep", "groups": [], "stale": []})
+            serde_json::json!({"enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": []})
         );
     }
 }

@@ -262,6 +262,7 @@ impl Router {
                     .map(|l| format!("{l}\n")),
             );
         }
+        s += &self.ip(&["nexthop", "show"]);
         for family in ["ipv4", "ipv6"] {
             s += &ok(Command::new("ip")
                 .args(["netns", "exec", &self.ns, "cat"])
@@ -529,7 +530,7 @@ fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply(
     assert!(
         status
             .stdout
-            .contains("group v6 (ipv6): 2000::/3 table main metric 1024: conflict"),
+            .contains("group v6 (ipv6): 2000::/3 table main metric 1024, resilient: conflict"),
         "{}",
         status.stdout
     );
@@ -619,7 +620,8 @@ fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
         "wan1",
     ]);
     r.set_config(
-        "config group 'v4'\n\toption family 'ipv4'\n\toption target '0.0.0.0/0'\n\toption table 'main'\n\tlist interface 'wan'\n\tlist interface 'wanb'\n\tlist interface 'wanc'\n\n\
+        "config globals\n\toption mode 'multipath'\n\n\
+         config group 'v4'\n\toption family 'ipv4'\n\toption target '0.0.0.0/0'\n\toption table 'main'\n\tlist interface 'wan'\n\tlist interface 'wanb'\n\tlist interface 'wanc'\n\n\
          config member\n\toption interface 'wanc'\n\toption weight '2'\n",
     );
     let ppp_peer = r#"{"interface":"wan","up":true,"proto":"pppoe","l3_device":"wan1","device":"eth0",
@@ -666,7 +668,18 @@ fn dry_run_changes_nothing_and_says_what_it_would_do() {
     let before = r.kernel_state();
     let run = r.cli(&["--dry-run", "sync"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("dry run: v6: 2000::/3 table main metric 1024 -> via fe80::1 dev wan1 weight 1, via fe80::2 dev wan2 weight 1"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("dry run: v6: 2000::/3 table main metric 1024 -> nexthop group "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(" (via fe80::1 dev wan1 weight 1, via fe80::2 dev wan2 weight 1)"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("fib_multipath_hash_policy 0 -> 1"),
         "{}",
@@ -972,6 +985,16 @@ fn a_reader_that_goes_away_is_not_a_crash() {
     }
 }
 
+/// The shipped config with `mode` set.
+fn shipped_with_mode(mode: &str) -> String {
+    let shipped = fs::read_to_string(format!("{REPO}/files/etc/config/ecmp-hotplug")).unwrap();
+    assert!(shipped.contains("option mode 'auto'"));
+    shipped.replace("option mode 'auto'", &format!("option mode '{mode}'"))
+}
+
+static MULTIPATH_V6: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| shipped_with_mode("multipath"));
+
 /// The flags of the leg through `dev` of the route at `target`.
 fn leg_flags(r: &Router, target: &str, dev: &str) -> Vec<String> {
     let route = r.route("-6", target).unwrap();
@@ -996,6 +1019,7 @@ fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
         return;
     }
     let r = Router::new("carrier", 2);
+    r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     for dev in ["wan1", "wan2"] {

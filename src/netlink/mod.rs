@@ -16,15 +16,28 @@ use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
 
-use crate::route::{Family, Links, Route};
+use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, Resilient, Route, Weight};
+
+const EINVAL: i32 = 22;
+const EOPNOTSUPP: i32 = 95;
 use wire::{Header, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelError(pub String);
+pub struct KernelError {
+    message: String,
+    /// The kernel's errno when it refused a request, else 0.
+    errno: i32,
+}
+
+impl KernelError {
+    fn new(message: String) -> KernelError {
+        KernelError { message, errno: 0 }
+    }
+}
 
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -32,12 +45,12 @@ impl std::error::Error for KernelError {}
 
 impl From<wire::WireError> for KernelError {
     fn from(e: wire::WireError) -> KernelError {
-        KernelError(e.0)
+        KernelError::new(e.0)
     }
 }
 
 fn socket_error(what: &str, e: impl fmt::Display) -> KernelError {
-    KernelError(format!("netlink {what}: {e}"))
+    KernelError::new(format!("netlink {what}: {e}"))
 }
 
 /// How often a dump the kernel marked inconsistent (`NLM_F_DUMP_INTR`: the table changed
@@ -75,8 +88,8 @@ impl Kernel {
     /// Every network device, by name and index.
     pub fn links(&mut self) -> Result<Links, KernelError> {
         let mut links = Links::default();
-        for (name, index) in self.dump(wire::link_dump, wire::RTM_NEWLINK, wire::link)? {
-            links.insert(name, index);
+        for link in self.dump(wire::link_dump, wire::RTM_NEWLINK, wire::link)? {
+            links.insert(link);
         }
         Ok(links)
     }
@@ -110,6 +123,65 @@ impl Kernel {
             &wire::route_request(route, wire::RTM_DELROUTE, NLM_F_ACK, seq),
             seq,
         )
+    }
+
+    /// Every nexthop object; `None` where the kernel has none (before 5.3).
+    pub fn objects(&mut self) -> Result<Option<Vec<Object>>, KernelError> {
+        match self.dump(nexthop::dump_request, nexthop::RTM_NEWNEXTHOP, |p| {
+            nexthop::object(p).map(Some)
+        }) {
+            Ok(objects) => Ok(Some(objects)),
+            Err(e) if e.errno == EOPNOTSUPP => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installs nexthop object `object`: with `create` only where no object has its id,
+    /// otherwise replacing the one that has (in place: routes and groups using it stay).
+    pub fn write_object(&mut self, object: &Object, create: bool) -> Result<(), KernelError> {
+        let flags = NLM_F_CREATE | if create { NLM_F_EXCL } else { NLM_F_REPLACE };
+        let seq = self.next_seq();
+        self.request(&nexthop::new_request(object, flags | NLM_F_ACK, seq), seq)
+    }
+
+    /// Removes nexthop object `id` (groups lose it; routes through it go with it).
+    pub fn delete_object(&mut self, id: u32) -> Result<(), KernelError> {
+        let seq = self.next_seq();
+        self.request(&nexthop::del_request(id, seq), seq)
+    }
+
+    /// Whether this kernel takes resilient nexthop groups (5.13 and later), found by trying:
+    /// a blackhole object `leg` in a resilient group `group`, both removed again. The ids
+    /// must be free. Kernels without them refuse the group type (`EINVAL`), kernels without
+    /// nexthop objects the message (`EOPNOTSUPP`).
+    pub fn takes_resilient_groups(&mut self, group: u32, leg: u32) -> Result<bool, KernelError> {
+        let flags = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+        let seq = self.next_seq();
+        match self.request(&nexthop::blackhole_request(leg, PROTOCOL, flags, seq), seq) {
+            Err(e) if e.errno == EOPNOTSUPP => return Ok(false),
+            other => other?,
+        }
+        let probe = Object {
+            id: group,
+            protocol: PROTOCOL,
+            kind: ObjectKind::Group {
+                members: vec![(leg, Weight::ONE)],
+                resilient: Some(Resilient {
+                    buckets: 1,
+                    idle_timer: 0,
+                    unbalanced_timer: 0,
+                }),
+            },
+        };
+        let seq = self.next_seq();
+        let taken = match self.request(&nexthop::new_request(&probe, flags, seq), seq) {
+            Ok(()) => self.delete_object(group).map(|()| true),
+            Err(e) if e.errno == EINVAL || e.errno == EOPNOTSUPP => Ok(false),
+            Err(e) => Err(e),
+        };
+        let removed = self.delete_object(leg);
+        let taken = taken?;
+        removed.map(|()| taken)
     }
 
     fn send(&self, bytes: &[u8]) -> Result<(), KernelError> {
@@ -192,18 +264,22 @@ impl Kernel {
                 return Ok(out);
             }
         }
-        Err(KernelError(format!(
+        Err(KernelError::new(format!(
             "the kernel's tables kept changing during {DUMP_ATTEMPTS} dumps"
         )))
     }
 }
 
 fn errno_error(code: i32, message: Option<String>) -> KernelError {
-    let errno = io::Error::from_raw_os_error(code.saturating_neg());
-    KernelError(match message {
-        Some(m) if !m.is_empty() => format!("{errno} ({m})"),
-        _ => errno.to_string(),
-    })
+    let errno = code.saturating_neg();
+    let text = io::Error::from_raw_os_error(errno);
+    KernelError {
+        message: match message {
+            Some(m) if !m.is_empty() => format!("{text} ({m})"),
+            _ => text.to_string(),
+        },
+        errno,
+    }
 }
 
 /// Reads a numeric sysctl; `None` where this kernel doesn't have it.
@@ -213,14 +289,14 @@ fn sysctl(path: &str) -> Result<Option<u8>, KernelError> {
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| KernelError(format!("{path}: '{}' is not a number", s.trim()))),
+            .map_err(|_| KernelError::new(format!("{path}: '{}' is not a number", s.trim()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(KernelError(format!("{path}: {e}"))),
+        Err(e) => Err(KernelError::new(format!("{path}: {e}"))),
     }
 }
 
 fn set_sysctl(path: &str, value: u8) -> Result<(), KernelError> {
-    std::fs::write(path, format!("{value}\n")).map_err(|e| KernelError(format!("{path}: {e}")))
+    std::fs::write(path, format!("{value}\n")).map_err(|e| KernelError::new(format!("{path}: {e}")))
 }
 
 fn hash_policy_path(family: Family) -> String {
@@ -241,7 +317,7 @@ pub fn set_hash_policy(family: Family, value: u8) -> Result<(), KernelError> {
 /// kernel's own link list; one that could leave the directory is refused all the same.
 fn linkdown_path(family: Family, device: &str) -> Result<String, KernelError> {
     if device.is_empty() || device.contains('/') || device == "." || device == ".." {
-        return Err(KernelError(format!("'{device}' is not a device name")));
+        return Err(KernelError::new(format!("'{device}' is not a device name")));
     }
     Ok(format!(
         "/proc/sys/net/{}/conf/{device}/ignore_routes_with_linkdown",

@@ -4,13 +4,10 @@
 //! Numbers from uapi `nexthop.h` (../shared/docs/kernel.md). A group's weights travel as
 //! weight − 1; resilient-group timers are `clock_t` (1/100 s). Layouts are tested against
 //! messages captured from iproute2 6.1 with strace, and round-trip in native byte order so
-//! they hold on big-endian MIPS too. Groups and their legs are planned in issue 4's
-//! resilient mode; this module only speaks the format.
-
-use std::net::IpAddr;
+//! they hold on big-endian MIPS too. The types themselves are the domain's (`route::Object`).
 
 use super::wire::{self, AF_INET6, WireError, af, octets};
-use crate::route::{Family, Weight};
+use crate::route::{Family, Object, ObjectKind as Kind, Resilient, Weight};
 
 pub const RTM_NEWNEXTHOP: u16 = 104;
 pub const RTM_DELNEXTHOP: u16 = 105;
@@ -34,38 +31,6 @@ const NEXTHOP_GRP_TYPE_RES: u16 = 1;
 const AF_UNSPEC: u8 = 0;
 const NHMSG: usize = 8;
 const NEXTHOP_GRP: usize = 8;
-
-/// A nexthop object: one leg, or a group of other objects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Object {
-    pub id: u32,
-    pub protocol: u8,
-    pub kind: Kind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `gateway: None` is device-only; `family` is the gateway's (IPv4 for device-only).
-    Leg {
-        family: Family,
-        ifindex: u32,
-        gateway: Option<IpAddr>,
-    },
-    Group {
-        members: Vec<(u32, Weight)>,
-        resilient: Option<Resilient>,
-    },
-    /// Anything else the kernel may hold (blackhole, FDB, encap): never written here.
-    Other,
-}
-
-/// A resilient group's table: `buckets` and the timers in 1/100 s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resilient {
-    pub buckets: u16,
-    pub idle_timer: u32,
-    pub unbalanced_timer: u32,
-}
 
 /// `RTM_NEWNEXTHOP` for `object`, in iproute2's attribute order (id, gateway, oif; or id,
 /// group, resilient parameters, group type).
@@ -125,6 +90,16 @@ pub fn new_request(object: &Object, flags: u16, seq: u32) -> Vec<u8> {
     wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed, &attrs)
 }
 
+/// `RTM_NEWNEXTHOP` for a blackhole object `id` (the kernel probe's group member).
+pub fn blackhole_request(id: u32, protocol: u8, flags: u16, seq: u32) -> Vec<u8> {
+    let mut attrs = Vec::new();
+    wire::put_attr(&mut attrs, NHA_ID, &id.to_ne_bytes());
+    wire::put_attr(&mut attrs, NHA_BLACKHOLE, &[]);
+    // A blackhole needs a family (any): `ip nexthop add … blackhole` sends AF_INET.
+    let fixed = [wire::AF_INET, 0, protocol, 0, 0, 0, 0, 0];
+    wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed, &attrs)
+}
+
 /// `RTM_DELNEXTHOP` for object `id`.
 pub fn del_request(id: u32, seq: u32) -> Vec<u8> {
     let mut attrs = Vec::new();
@@ -164,17 +139,18 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
                 if p.len() % NEXTHOP_GRP != 0 {
                     return Err(WireError(format!("NHA_GROUP of {} bytes", p.len())));
                 }
-                members = Some(
-                    p.chunks_exact(NEXTHOP_GRP)
-                        .filter_map(|g| <[u8; NEXTHOP_GRP]>::try_from(g).ok())
-                        .map(|g| {
-                            (
-                                u32::from_ne_bytes([g[0], g[1], g[2], g[3]]),
-                                Weight::from_hops(g[4]),
-                            )
-                        })
-                        .collect(),
-                );
+                let mut list: Vec<(u32, Weight)> = p
+                    .chunks_exact(NEXTHOP_GRP)
+                    .filter_map(|g| <[u8; NEXTHOP_GRP]>::try_from(g).ok())
+                    .map(|g| {
+                        (
+                            u32::from_ne_bytes([g[0], g[1], g[2], g[3]]),
+                            Weight::from_hops(g[4]),
+                        )
+                    })
+                    .collect();
+                list.sort();
+                members = Some(list);
             }
             NHA_RES_GROUP => {
                 let mut res = Resilient {

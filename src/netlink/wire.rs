@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::route::{Family, Nexthop, Prefix, Route, RouteKey, Weight};
+use crate::route::{Family, Link, Nexthop, Prefix, Route, RouteKey, Weight};
 
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -41,7 +41,10 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
 const IFLA_IFNAME: u16 = 3;
+const IFF_UP: u32 = 1;
+const IFF_LOWER_UP: u32 = 1 << 16;
 
 pub(super) const AF_INET: u8 = 2;
 pub(super) const AF_INET6: u8 = 10;
@@ -338,7 +341,7 @@ pub(super) fn af(family: Family) -> u8 {
     }
 }
 
-/// `RTM_NEWROUTE` (with `route`'s nexthops) or `RTM_DELROUTE` (the key alone names the route,
+/// `RTM_NEWROUTE` (with `route`'s nexthop object, or its nexthops) or `RTM_DELROUTE` (the key alone names the route,
 /// and the protocol must match), in iproute2's attribute order: dst, metric, table, nexthops.
 /// A table above 255 goes in `RTA_TABLE`; one nexthop is a plain route (`RTA_GATEWAY`,
 /// `RTA_OIF`), a device-only IPv4 one link-scoped as `ip route add … dev X` makes it.
@@ -360,7 +363,9 @@ pub fn route_request(route: &Route, kind: u16, flags: u16, seq: u32) -> Vec<u8> 
     } else {
         RT_SCOPE_NOWHERE
     };
-    if with_nexthops {
+    if let (true, Some(id)) = (with_nexthops, route.nh_id) {
+        put_attr(&mut attrs, RTA_NH_ID, &id.to_ne_bytes());
+    } else if with_nexthops {
         match route.nexthops.as_slice() {
             [] => {}
             [nh] => {
@@ -474,6 +479,7 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
     let mut oif = None;
     let mut gateway = None;
     let mut nexthops = Vec::new();
+    let mut nh_id = None;
     let bad = |what: &str, n: usize| WireError(format!("route attribute {what} of {n} bytes"));
     for attr in attrs(payload.get(RTMSG..).unwrap_or_default()) {
         let (kind, p) = attr?;
@@ -487,6 +493,7 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
             RTA_MULTIPATH => {
                 nexthops = multipath_from_bytes(p)?.iter().map(Nexthop::from).collect()
             }
+            RTA_NH_ID => nh_id = Some(u32_from(p).ok_or_else(|| bad("RTA_NH_ID", p.len()))?),
             _ => {}
         }
     }
@@ -515,6 +522,7 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
     route.tos = msg.tos;
     route.protocol = msg.protocol;
     route.kind = msg.kind;
+    route.nh_id = nh_id;
     Ok(Some(route))
 }
 
@@ -522,18 +530,32 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
 /// name (the kernel puts it first): the dozens of attributes after it are never needed, and
 /// qemu-user for big-endian MIPS garbles the length of some of them (README, "What qemu-user
 /// shows").
-pub fn link(payload: &[u8]) -> Result<Option<(String, u32)>, WireError> {
-    let fixed: [u8; IFINFOMSG] = array(payload, "ifinfomsg")?;
-    let index = u32::from_ne_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+pub fn link(payload: &[u8]) -> Result<Option<Link>, WireError> {
+    let (index, carrier) = link_state(payload)?;
     for attr in attrs(payload.get(IFINFOMSG..).unwrap_or_default()) {
         let (kind, value) = attr?;
         if kind == IFLA_IFNAME {
             let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
             let name = String::from_utf8_lossy(value.get(..end).unwrap_or_default()).into_owned();
-            return Ok(Some((name, index)));
+            return Ok(Some(Link {
+                name,
+                index,
+                carrier,
+            }));
         }
     }
     Ok(None)
+}
+
+/// A link message's device index and whether it is up with carrier, from `ifinfomsg` alone.
+pub fn link_state(payload: &[u8]) -> Result<(u32, bool), WireError> {
+    let fixed: [u8; IFINFOMSG] = array(payload, "ifinfomsg")?;
+    let index = u32::from_ne_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let flags = u32::from_ne_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]);
+    Ok((
+        index,
+        flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP,
+    ))
 }
 
 #[cfg(test)]
@@ -729,12 +751,28 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn links_decode_name_and_index() {
+    fn links_decode_name_index_and_carrier() {
         let mut payload = vec![0u8; IFINFOMSG];
         payload[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        // IFF_UP | IFF_RUNNING | IFF_LOWER_UP
+        payload[8..12].copy_from_slice(&0x10041u32.to_ne_bytes());
         put_attr(&mut payload, 4, &1500u32.to_ne_bytes());
         put_attr(&mut payload, IFLA_IFNAME, b"pppoe-wan\0");
-        assert_eq!(link(&payload).unwrap(), Some(("pppoe-wan".into(), 7)));
+        let want = Link {
+            name: "pppoe-wan".into(),
+            index: 7,
+            carrier: true,
+        };
+        assert_eq!(link(&payload).unwrap(), Some(want.clone()));
+        // Up, but the peer is down: no IFF_LOWER_UP.
+        payload[8..12].copy_from_slice(&0x1003u32.to_ne_bytes());
+        assert_eq!(
+            link(&payload).unwrap(),
+            Some(Link {
+                carrier: false,
+                ..want
+            })
+        );
         assert_eq!(link(&payload[..IFINFOMSG]).unwrap(), None);
         assert!(link(&payload[..3]).is_err());
     }
