@@ -92,6 +92,20 @@ def variable(makefile, name):
     return m.group(1).strip()
 
 
+GENERATED_POSTINST = b"""#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+"""
+
+GENERATED_PRERM = b"""#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--arch", required=True)
@@ -139,8 +153,14 @@ def main():
         "",
     ]).encode()
     ctrl = [("", None, 0o755), ("control", control, 0o644), ("conffiles", conffiles.encode(), 0o644)]
+    # As OpenWrt's include/package-pack.mk packs them: generated postinst/prerm that call
+    # default_postinst/default_prerm (lib/functions.sh), which run the package's own
+    # postinst-pkg/prerm-pkg and enable+start / stop+disable its init scripts.
+    ctrl.append(("postinst", GENERATED_POSTINST, 0o755))
+    ctrl.append(("prerm", GENERATED_PRERM, 0o755))
     for script in ("postinst", "prerm"):
-        ctrl.append((script, define(makefile, "Package/ecmp-hotplug/" + script).encode(), 0o755))
+        body = define(makefile, "Package/ecmp-hotplug/" + script).encode()
+        ctrl.append((script + "-pkg", body, 0o755))
 
     outer = [
         ("debian-binary", b"2.0\n", 0o644),

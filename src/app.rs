@@ -9,14 +9,14 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
 use crate::event::Event;
-use crate::netlink::{self, Kernel, KernelError};
+use crate::netlink::{self, Kernel, KernelError, KernelEvent, Monitor};
 use crate::plan::{self, Change, Changes, Conflict, Desired};
-use crate::route::{Family, Links, Object, ObjectKind, ProtocolName, Route};
+use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, ProtocolName, Route};
 use crate::status;
 use crate::{lock, ubus};
 
@@ -42,6 +42,7 @@ pub enum Command {
     Sync,
     Status { json: bool },
     Flush,
+    Watch,
 }
 
 #[derive(Debug)]
@@ -100,6 +101,7 @@ pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
         Command::Sync => reconcile(opts),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
+        Command::Watch => watch(opts),
     }
 }
 
@@ -352,6 +354,79 @@ fn settle(
             Ok(())
         }
     }
+}
+
+/// How long `watch` lets a burst of events (a carrier flap sends several) settle before it
+/// reconciles once for all of them.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reconciles at start, then whenever a device's carrier changes, a device goes away, someone
+/// deletes a nexthop object of ours, or events were lost. In between it sleeps in `recv`:
+/// no timer, no polling. Failed reconciles are logged and the next event tries again; only
+/// losing the netlink socket ends it (procd starts it again).
+fn watch(opts: &Options) -> Result<(), Error> {
+    let mut monitor = Monitor::open()?;
+    let mut carrier = Kernel::open()?.links()?.carriers();
+    info!("watching link and nexthop events");
+    let mut why = String::from("start");
+    loop {
+        debug!("reconciling: {why}");
+        if let Err(e) = reconcile(opts) {
+            error!("{e}");
+        }
+        why = loop {
+            let events = monitor.events(true)?;
+            if let Some(why) = worth_a_run(&events, &mut carrier) {
+                break why;
+            }
+        };
+        std::thread::sleep(SETTLE);
+        loop {
+            let events = monitor.events(false)?;
+            if events.is_empty() {
+                break;
+            }
+            worth_a_run(&events, &mut carrier);
+        }
+    }
+}
+
+/// Whether `events` call for a reconcile, and why; keeps `carrier` (index, has carrier) up
+/// to date.
+fn worth_a_run(events: &[KernelEvent], carrier: &mut Vec<(u32, bool)>) -> Option<String> {
+    let mut why = None;
+    for event in events {
+        let reason = match *event {
+            KernelEvent::Link {
+                index,
+                carrier: now,
+            } => match carrier.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, before)) if *before == now => None,
+                Some((_, before)) => {
+                    *before = now;
+                    Some(format!(
+                        "device {index} {} carrier",
+                        if now { "regained" } else { "lost" }
+                    ))
+                }
+                None => {
+                    carrier.push((index, now));
+                    now.then(|| format!("new device {index}"))
+                }
+            },
+            KernelEvent::LinkGone { index } => {
+                carrier.retain(|(i, _)| *i != index);
+                Some(format!("device {index} removed"))
+            }
+            KernelEvent::ObjectGone { id, protocol } if protocol == PROTOCOL => {
+                Some(format!("nexthop {id} of ours deleted"))
+            }
+            KernelEvent::ObjectGone { .. } => None,
+            KernelEvent::Lost => Some("netlink events were lost".to_string()),
+        };
+        why = why.or(reason);
+    }
+    why
 }
 
 fn flush(opts: &Options) -> Result<(), Error> {

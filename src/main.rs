@@ -36,6 +36,7 @@ enum Sub {
     Sync(Sync),
     Status(Status),
     Flush(Flush),
+    Watch(Watch),
 }
 
 /// reconcile on an /etc/hotplug.d/iface event (reads ACTION, INTERFACE, DEVICE)
@@ -61,6 +62,12 @@ struct Status {
 #[derive(FromArgs)]
 #[argh(subcommand, name = "flush")]
 struct Flush {}
+
+/// stay in the foreground and reconcile when an uplink's carrier returns or the kernel drops
+/// a nexthop of ours (run by procd: /etc/init.d/ecmp-hotplug)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "watch")]
+struct Watch {}
 
 /// Like `argh::from_env`, but a usage error exits 2 (README, "Exit codes"), not 1, which
 /// means a group was not applied.
@@ -108,6 +115,7 @@ fn main() -> ExitCode {
         Sub::Sync(_) => Command::Sync,
         Sub::Status(s) => Command::Status { json: s.json },
         Sub::Flush(_) => Command::Flush,
+        Sub::Watch(_) => Command::Watch,
     };
     // The final error goes to stderr always, and to syslog too when that is where logs go.
     let to_syslog = ecmp_hotplug::log::init(command == Command::Hotplug, args.verbose);

@@ -408,6 +408,11 @@ impl Links {
             .map(|l| l.name.as_str())
     }
 
+    /// Every device's index and whether it has carrier.
+    pub fn carriers(&self) -> Vec<(u32, bool)> {
+        self.0.iter().map(|l| (l.index, l.carrier)).collect()
+    }
+
     /// Whether device `index` exists and has carrier.
     pub fn carrier(&self, index: u32) -> bool {
         self.0.iter().any(|l| l.index == index && l.carrier)

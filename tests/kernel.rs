@@ -197,6 +197,10 @@ impl Router {
 
     /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
     fn cli(&self, args: &[&str]) -> Run {
+        self.run_cmd(&mut self.cli_command(args))
+    }
+
+    fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns]).args(invocation());
         if self.path("etc-layer/config/ecmp-hotplug").exists() {
@@ -210,7 +214,87 @@ impl Router {
                 self.path("bin").display()
             ),
         );
-        self.run_cmd(&mut cmd)
+        cmd
+    }
+
+    /// `ip -j nexthop`: every nexthop object.
+    fn objects(&self) -> Vec<Value> {
+        self.ip_json(&["nexthop", "show"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The objects with ecmp-hotplug's protocol mark.
+    fn our_objects(&self) -> Vec<Value> {
+        let mut ours: Vec<Value> = self
+            .objects()
+            .into_iter()
+            .filter(|o| o["protocol"] == "236")
+            .collect();
+        ours.sort_by_key(|o| o["id"].as_u64());
+        ours
+    }
+
+    /// The resilient group the route at `target` uses: (group id, [(member id, device)]).
+    fn resilient_group(&self, target: &str) -> (u64, Vec<(u64, String)>) {
+        let route = self.route("-6", target).expect("a route");
+        let id = route["nhid"]
+            .as_u64()
+            .expect("a route through a nexthop object");
+        let objects = self.objects();
+        let find = |id: u64| objects.iter().find(|o| o["id"] == id).unwrap().clone();
+        let group = find(id);
+        assert_eq!(group["type"], "resilient", "{group}");
+        assert_eq!(group["protocol"], "236", "{group}");
+        let members = group["group"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let leg = find(m["id"].as_u64().unwrap());
+                assert_eq!(leg["protocol"], "236", "{leg}");
+                (
+                    leg["id"].as_u64().unwrap(),
+                    leg["dev"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (id, members)
+    }
+
+    /// The uplink each of `flows` L4 flows into 2000::/3 leaves by, per `ip route get`.
+    fn egress(&self, flows: usize) -> Vec<String> {
+        let batch: String = (0..flows)
+            .map(|f| {
+                format!(
+                    "route get 2001:db8:{:x}::1 ipproto tcp sport {} dport 443\n",
+                    f % 7,
+                    1024 + f
+                )
+            })
+            .collect();
+        let mut child = Command::new("ip")
+            .args(["-n", &self.ns, "-6", "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(batch.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let devs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(" dev ").nth(1))
+            .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+            .collect();
+        assert_eq!(devs.len(), flows, "route get answered {} flows", devs.len());
+        devs
     }
 
     fn run_cmd(&self, cmd: &mut Command) -> Run {
@@ -477,7 +561,7 @@ fn a_second_identical_run_writes_nothing() {
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     let monitor = Command::new("ip")
-        .args(["-n", &r.ns, "monitor", "route"])
+        .args(["-n", &r.ns, "monitor", "route", "nexthop"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1056,4 +1140,356 @@ fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
         r.legs("-6", "2000::/3"),
         vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
     );
+}
+
+// ---- resilient mode (issue 4) ----
+
+/// What a leg looks like to `ip -j nexthop`: (device, gateway).
+fn leg_of(o: &Value) -> (String, String) {
+    (
+        o["dev"].as_str().unwrap_or("").to_string(),
+        o["gateway"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn the_default_config_installs_a_resilient_group_and_a_loss_moves_no_other_flow() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("resil", 4);
+    r.set_config(&shipped_with_mode("auto"));
+    let mut up = [true; 4];
+    r.set_dump(&v6_dump(&up));
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (group, members) = r.resilient_group("2000::/3");
+    assert!(group >= 0xEC00_0000 && group <= 0xECFF_FFFF, "{group:#x}");
+    let devs: Vec<&str> = members.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(devs.len(), 4);
+    for d in ["wan1", "wan2", "wan3", "wan4"] {
+        assert!(devs.contains(&d), "{devs:?}");
+    }
+    let g = r.objects().into_iter().find(|o| o["id"] == group).unwrap();
+    assert_eq!(g["resilient_args"]["buckets"], 128, "{g}");
+    assert_eq!(g["resilient_args"]["idle_timer"], 120, "{g}");
+    assert_eq!(g["resilient_args"]["unbalanced_timer"], 600, "{g}");
+    assert_eq!(
+        r.our_objects().len(),
+        5,
+        "four legs and the group, nothing else"
+    );
+    let route = r.route("-6", "2000::/3").unwrap();
+    assert_eq!(route["protocol"], "236");
+
+    const FLOWS: usize = 400;
+    for k in 1..=4 {
+        let dev = format!("wan{k}");
+        let before = r.egress(FLOWS);
+        up[k - 1] = false;
+        r.set_dump(&v6_dump(&up));
+        assert_eq!(r.hotplug("ifdown", &format!("wan{k}_6"), None).code, 0);
+        let after = r.egress(FLOWS);
+        let moved: Vec<usize> = (0..FLOWS)
+            .filter(|&f| before[f] != dev && before[f] != after[f])
+            .collect();
+        assert!(
+            moved.is_empty(),
+            "losing {dev} moved flows of other uplinks: {moved:?}"
+        );
+        assert!(
+            after.iter().all(|d| *d != dev),
+            "a flow still leaves by {dev}"
+        );
+        let (same_group, left) = r.resilient_group("2000::/3");
+        assert_eq!(same_group, group, "one group, replaced in place");
+        assert_eq!(left.len(), 3);
+        assert_eq!(r.our_objects().len(), 4, "the leg of {dev} is gone too");
+        up[k - 1] = true;
+        r.set_dump(&v6_dump(&up));
+        assert_eq!(r.hotplug("ifup", &format!("wan{k}_6"), Some(&dev)).code, 0);
+        let (_, back) = r.resilient_group("2000::/3");
+        assert_eq!(back, members, "the same ids for the same uplinks");
+    }
+    // A gateway change replaces the leg in place: same ids, new gateway.
+    let mut ifaces: Vec<String> = (1..=4)
+        .map(|i| {
+            v6_uplink(
+                &format!("wan{i}_6"),
+                &format!("wan{i}"),
+                &format!("fe80::{i}"),
+                true,
+            )
+        })
+        .collect();
+    ifaces[0] = v6_uplink("wan1_6", "wan1", "fe80::11", true);
+    r.set_dump(&dump(&ifaces));
+    assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
+    let (_, after) = r.resilient_group("2000::/3");
+    assert_eq!(after, members);
+    let wan1 = r
+        .objects()
+        .into_iter()
+        .find(|o| o["dev"] == "wan1")
+        .unwrap();
+    assert_eq!(leg_of(&wan1), ("wan1".into(), "fe80::11".into()));
+    assert_eq!(r.cli(&["status"]).code, 0, "in sync");
+}
+
+#[test]
+fn mode_switches_and_flush_leave_exactly_the_planned_objects() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("modes", 3);
+    // Someone else's nexthop objects: a leg, and a group of theirs holding it.
+    r.ip(&[
+        "nexthop", "add", "id", "77", "via", "fe80::77", "dev", "wan3", "proto", "static",
+    ]);
+    r.ip(&[
+        "nexthop", "add", "id", "78", "group", "77", "proto", "static",
+    ]);
+    r.set_dump(&v6_dump(&[true, true, true]));
+    let foreign = |r: &Router| -> Vec<Value> {
+        r.objects()
+            .into_iter()
+            .filter(|o| o["protocol"] != "236")
+            .collect()
+    };
+    let theirs = foreign(&r);
+    assert_eq!(theirs.len(), 2);
+
+    r.set_config(&shipped_with_mode("multipath"));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert!(r.route("-6", "2000::/3").unwrap()["nhid"].is_null());
+    assert_eq!(r.legs("-6", "2000::/3").len(), 3);
+    assert!(r.our_objects().is_empty());
+
+    r.set_config(&shipped_with_mode("resilient"));
+    let run = r.cli(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, members) = r.resilient_group("2000::/3");
+    assert_eq!(members.len(), 3);
+    assert_eq!(r.our_objects().len(), 4);
+    assert_eq!(r.cli(&["status"]).code, 0);
+
+    // Another table size can't be changed in place: the group is made anew, route rewritten.
+    r.set_config(
+        &shipped_with_mode("resilient").replace("#option buckets '128'", "option buckets '64'"),
+    );
+    let run = r.cli(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (gid, again) = r.resilient_group("2000::/3");
+    assert_eq!(again, members);
+    let g = r.objects().into_iter().find(|o| o["id"] == gid).unwrap();
+    assert_eq!(g["resilient_args"]["buckets"], 64);
+
+    r.set_config(&shipped_with_mode("multipath"));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert!(r.route("-6", "2000::/3").unwrap()["nhid"].is_null());
+    assert_eq!(r.legs("-6", "2000::/3").len(), 3);
+    assert!(r.our_objects().is_empty(), "{:?}", r.our_objects());
+
+    r.set_config(&shipped_with_mode("auto"));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.our_objects().len(), 4);
+    let run = r.cli(&["flush"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(r.route("-6", "2000::/3").is_none());
+    assert!(r.our_objects().is_empty());
+    assert_eq!(
+        foreign(&r),
+        theirs,
+        "someone else's objects are untouched throughout"
+    );
+}
+
+#[test]
+fn the_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("fallback", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    r.set_config(&shipped_with_mode("auto"));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.our_objects().len(), 3);
+    let old_kernel = |r: &Router, args: &[&str]| {
+        r.run_cmd(r.cli_command(args).env("ECMP_HOTPLUG_NO_RESILIENT", "1"))
+    };
+    // On a kernel without resilient groups auto is a multipath route, and what resilient
+    // mode left behind goes.
+    let run = old_kernel(&r, &["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("this kernel takes no resilient nexthop groups"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("takes no resilient").count(),
+        1,
+        "said once: {}",
+        run.stderr
+    );
+    assert!(r.route("-6", "2000::/3").unwrap()["nhid"].is_null());
+    assert_eq!(
+        r.legs("-6", "2000::/3"),
+        vec![leg("wan1", "fe80::1", 1), leg("wan2", "fe80::2", 1)]
+    );
+    assert!(r.our_objects().is_empty());
+    assert_eq!(old_kernel(&r, &["status"]).code, 0, "in sync as multipath");
+    // Forced resilient there is refused, and the route is left as it is.
+    r.set_config(&shipped_with_mode("resilient"));
+    let before = r.kernel_state();
+    let run = old_kernel(&r, &["sync"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("v6: mode resilient, but this kernel takes no resilient nexthop groups"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn a_removed_device_leaves_no_orphans() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("devgone", 3);
+    r.set_dump(&v6_dump(&[true, true, true]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.our_objects().len(), 4);
+    // The device goes (a PPP session torn down); the kernel drops its nexthop by itself. The
+    // dump still says the interface is up (netifd hasn't caught up).
+    r.ip(&["link", "del", "wan2"]);
+    let run = r.cli(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, members) = r.resilient_group("2000::/3");
+    let mut devs: Vec<&str> = members.iter().map(|(_, d)| d.as_str()).collect();
+    devs.sort();
+    assert_eq!(devs, ["wan1", "wan3"]);
+    assert_eq!(r.our_objects().len(), 3, "two legs and the group");
+    let status = r.cli(&["status"]);
+    assert_eq!(status.code, 0, "{}", status.stdout);
+    assert!(
+        status.stdout.contains("device wan2 does not exist"),
+        "{}",
+        status.stdout
+    );
+}
+
+/// `ecmp-hotplug watch` in the background, killed on drop.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Watch {
+    fn start(r: &Router) -> Watch {
+        let dump = r.path("dump.json");
+        let child = r
+            .cli_command(&["--dump", dump.to_str().unwrap(), "watch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Watch(child)
+    }
+
+    /// User and system CPU time so far, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        // The child is `ip netns exec`, which execs the binary: same pid.
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+/// Waits up to `bound` for `done`; returns how long it took, or panics with `what`.
+fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn carrier_loss_in_resilient_mode_is_healed_by_watch_without_an_event() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("watch", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    let watch = Watch::start(&r);
+    // It reconciles on start.
+    let bound = Duration::from_secs(2);
+    within(bound, "the route at start", || {
+        r.route("-6", "2000::/3").is_some()
+    });
+    let (group, members) = r.resilient_group("2000::/3");
+    assert_eq!(members.len(), 2);
+    // Idle means asleep: no CPU spent over a second without events.
+    let ticks = watch.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        watch.cpu_ticks() - ticks <= 1,
+        "watch spends CPU while idle"
+    );
+
+    // The ISP side of wan1 drops carrier; the dump still says up, no hotplug event.
+    r.ip(&["link", "set", "peer1", "down"]);
+    within(bound, "the kernel dropping wan1's leg", || {
+        r.resilient_group("2000::/3").1.len() == 1
+    });
+    r.ip(&["link", "set", "peer1", "up"]);
+    let took = within(bound, "wan1 back in the group", || {
+        r.route("-6", "2000::/3").is_some() && r.resilient_group("2000::/3").1.len() == 2
+    });
+    eprintln!("wan1 back after {took:?}");
+    assert_eq!(r.resilient_group("2000::/3"), (group, members.clone()));
+
+    // Both lose carrier: the last leg takes the group and the route with it …
+    r.ip(&["link", "set", "peer1", "down"]);
+    r.ip(&["link", "set", "peer2", "down"]);
+    within(bound, "the route gone", || {
+        r.route("-6", "2000::/3").is_none()
+    });
+    // … and carrier on one brings them all back.
+    r.ip(&["link", "set", "peer2", "up"]);
+    within(bound, "the route back over wan2", || {
+        r.route("-6", "2000::/3").is_some()
+            && r.resilient_group("2000::/3")
+                .1
+                .iter()
+                .map(|m| m.1.as_str())
+                .collect::<Vec<_>>()
+                == ["wan2"]
+    });
+    r.ip(&["link", "set", "peer1", "up"]);
+    within(bound, "wan1 back too", || {
+        r.resilient_group("2000::/3").1.len() == 2
+    });
+
+    // Someone deletes a leg of ours by hand: watch puts it back.
+    let (_, legs) = r.resilient_group("2000::/3");
+    r.ip(&["nexthop", "del", "id", &legs[0].0.to_string()]);
+    within(bound, "the deleted leg restored", || {
+        r.resilient_group("2000::/3").1.len() == 2
+    });
+    assert_eq!(r.our_objects().len(), 3, "nothing more than the plan");
 }

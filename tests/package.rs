@@ -86,7 +86,7 @@ fn installs() -> Vec<(String, String)> {
 fn every_file_the_feed_installs_exists_and_is_copied() {
     let prepare = define("Build/Prepare");
     let installs = installs();
-    assert_eq!(installs.len(), 3, "{installs:?}");
+    assert_eq!(installs.len(), 4, "{installs:?}");
     for (src, _) in &installs {
         if let Some(path) = src.strip_prefix("$(PKG_BUILD_DIR)/") {
             assert!(
@@ -205,7 +205,8 @@ fn the_ipk_has_opkgs_layout() {
         "2.0\n"
     );
 
-    // data.tar.gz: the binary, the hotplug stub, the config; root-owned, OpenWrt's modes.
+    // data.tar.gz: the binary, the hotplug stub, the config, the init script; root-owned,
+    // OpenWrt's modes.
     let data = listing("data.tar.gz", &scratch);
     let file = |path: &str| {
         data.get(path)
@@ -217,6 +218,7 @@ fn the_ipk_has_opkgs_layout() {
         "-rw-r--r--"
     );
     assert_eq!(file("./etc/config/ecmp-hotplug").0, "-rw-------");
+    assert_eq!(file("./etc/init.d/ecmp-hotplug").0, "-rwxr-xr-x");
     assert!(
         data.values().all(|(_, owner, _)| owner == "root/root"),
         "{data:?}"
@@ -231,6 +233,7 @@ fn the_ipk_has_opkgs_layout() {
     for f in [
         "etc/hotplug.d/iface/20-ecmp-hotplug",
         "etc/config/ecmp-hotplug",
+        "etc/init.d/ecmp-hotplug",
     ] {
         assert_eq!(
             fs::read(unpacked.join(f)).unwrap(),
@@ -271,20 +274,28 @@ fn the_ipk_has_opkgs_layout() {
         fs::read_to_string(control_dir.join("conffiles")).unwrap(),
         "/etc/config/ecmp-hotplug\n"
     );
-    let postinst = fs::read_to_string(control_dir.join("postinst")).unwrap();
-    let prerm = fs::read_to_string(control_dir.join("prerm")).unwrap();
+    // OpenWrt's generated scripts hand over to default_postinst / default_prerm, which run
+    // the package's own -pkg parts and enable/start (stop/disable) the init script.
+    let read = |name: &str| fs::read_to_string(control_dir.join(name)).unwrap();
+    assert!(read("postinst").contains("\ndefault_postinst $0 $@\n"));
+    assert!(read("prerm").contains("\ndefault_prerm $0 $@\n"));
+    let (postinst, prerm) = (read("postinst-pkg"), read("prerm-pkg"));
     assert!(
         postinst.starts_with("#!/bin/sh\n") && postinst.contains("/usr/sbin/ecmp-hotplug sync"),
         "{postinst}"
     );
+    let stop = prerm
+        .find("/etc/init.d/ecmp-hotplug stop")
+        .expect("the watcher stopped");
+    let flush = prerm.find("/usr/sbin/ecmp-hotplug flush").expect("a flush");
     assert!(
-        prerm.starts_with("#!/bin/sh\n") && prerm.contains("/usr/sbin/ecmp-hotplug flush"),
-        "{prerm}"
+        stop < flush,
+        "stopped before the flush, or it puts routes back: {prerm}"
     );
 
     // Building an image (IPKG_INSTROOT set), the scripts run nothing: sh -x shows no command
     // after the guard.
-    for script in ["postinst", "prerm"] {
+    for script in ["postinst-pkg", "prerm-pkg"] {
         let out = Command::new("sh")
             .arg("-x")
             .arg(control_dir.join(script))
@@ -299,4 +310,31 @@ fn the_ipk_has_opkgs_layout() {
         );
     }
     fs::remove_dir_all(&scratch).unwrap();
+}
+
+#[test]
+fn the_init_script_runs_watch_under_procd() {
+    let script = fs::read_to_string(format!("{REPO}/files/etc/init.d/ecmp-hotplug")).unwrap();
+    assert!(script.starts_with("#!/bin/sh /etc/rc.common\n"), "{script}");
+    for line in [
+        "USE_PROCD=1",
+        "procd_set_param command /usr/sbin/ecmp-hotplug watch",
+        "procd_set_param respawn",
+        "procd_add_reload_trigger ecmp-hotplug",
+    ] {
+        assert!(script.contains(line), "{line} missing:\n{script}");
+    }
+    let syntax = Command::new("sh")
+        .args(["-n", &format!("{REPO}/files/etc/init.d/ecmp-hotplug")])
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    let help = Command::new(env!("CARGO_BIN_EXE_ecmp-hotplug"))
+        .args(["watch", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        help.status.success(),
+        "the binary has a watch command: {help:?}"
+    );
 }

@@ -270,6 +270,81 @@ impl Kernel {
     }
 }
 
+/// `RTNLGRP_LINK` and `RTNLGRP_NEXTHOP`: device changes and nexthop-object changes.
+const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_NEXTHOP: u32 = 32;
+const ENOBUFS: i32 = 105;
+
+/// What the kernel announced that may call for a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// A device changed (any `RTM_NEWLINK`): its index and whether it has carrier now.
+    Link { index: u32, carrier: bool },
+    /// A device went away.
+    LinkGone { index: u32 },
+    /// A nexthop object was deleted by someone (the kernel's own flushes are silent).
+    ObjectGone { id: u32, protocol: u8 },
+    /// The socket's queue overflowed: events were lost.
+    Lost,
+}
+
+/// A socket on the link and nexthop multicast groups, for `watch`.
+pub struct Monitor {
+    socket: NlSocket,
+    buf: Vec<u8>,
+}
+
+impl Monitor {
+    pub fn open() -> Result<Monitor, KernelError> {
+        let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| socket_error("socket", e))?;
+        socket
+            .add_mcast_membership(Groups::new_groups(&[RTNLGRP_LINK, RTNLGRP_NEXTHOP]))
+            .map_err(|e| socket_error("joining the link and nexthop groups", e))?;
+        Ok(Monitor {
+            socket,
+            buf: vec![0; RECV_BUFFER],
+        })
+    }
+
+    /// The events of the next datagram: waits for one, or with `wait: false` returns an
+    /// empty list when none is queued.
+    pub fn events(&mut self, wait: bool) -> Result<Vec<KernelEvent>, KernelError> {
+        let flags = if wait { Msg::empty() } else { Msg::DONTWAIT };
+        let len = loop {
+            match self.socket.recv(&mut self.buf[..], flags) {
+                Ok((len, _)) => break len,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
+                Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Ok(vec![KernelEvent::Lost]),
+                Err(e) => return Err(socket_error("receive", e)),
+            }
+        };
+        let mut events = Vec::new();
+        for (header, payload) in wire::messages(self.buf.get(..len).unwrap_or_default())? {
+            match header.kind {
+                wire::RTM_NEWLINK => {
+                    let (index, carrier) = wire::link_state(payload)?;
+                    events.push(KernelEvent::Link { index, carrier });
+                }
+                wire::RTM_DELLINK => {
+                    let (index, _) = wire::link_state(payload)?;
+                    events.push(KernelEvent::LinkGone { index });
+                }
+                nexthop::RTM_DELNEXTHOP => {
+                    let object = nexthop::object(payload)?;
+                    events.push(KernelEvent::ObjectGone {
+                        id: object.id,
+                        protocol: object.protocol,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(events)
+    }
+}
+
 fn errno_error(code: i32, message: Option<String>) -> KernelError {
     let errno = code.saturating_neg();
     let text = io::Error::from_raw_os_error(errno);
