@@ -1164,7 +1164,7 @@ fn the_default_config_installs_a_resilient_group_and_a_loss_moves_no_other_flow(
     let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let (group, members) = r.resilient_group("2000::/3");
-    assert!(group >= 0xEC00_0000 && group <= 0xECFF_FFFF, "{group:#x}");
+    assert!((0xEC00_0000..=0xECFF_FFFF).contains(&group), "{group:#x}");
     let devs: Vec<&str> = members.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(devs.len(), 4);
     for d in ["wan1", "wan2", "wan3", "wan4"] {
