@@ -368,7 +368,7 @@ fn watch(opts: &Options) -> Result<(), Error> {
     let mut monitor = Monitor::open()?;
     let mut carrier = Kernel::open()?.links()?.carriers();
     info!("watching link and nexthop events");
-    let mut why = String::from("start");
+    let mut why = "start";
     loop {
         debug!("reconciling: {why}");
         if let Err(e) = reconcile(opts) {
@@ -393,7 +393,7 @@ fn watch(opts: &Options) -> Result<(), Error> {
 
 /// Whether `events` call for a reconcile, and why; keeps `carrier` (index, has carrier) up
 /// to date.
-fn worth_a_run(events: &[KernelEvent], carrier: &mut Vec<(u32, bool)>) -> Option<String> {
+fn worth_a_run(events: &[KernelEvent], carrier: &mut Vec<(u32, bool)>) -> Option<&'static str> {
     let mut why = None;
     for event in events {
         let reason = match *event {
@@ -404,25 +404,22 @@ fn worth_a_run(events: &[KernelEvent], carrier: &mut Vec<(u32, bool)>) -> Option
                 Some((_, before)) if *before == now => None,
                 Some((_, before)) => {
                     *before = now;
-                    Some(format!(
-                        "device {index} {} carrier",
-                        if now { "regained" } else { "lost" }
-                    ))
+                    Some("a device's carrier changed")
                 }
                 None => {
                     carrier.push((index, now));
-                    now.then(|| format!("new device {index}"))
+                    now.then_some("a new device")
                 }
             },
             KernelEvent::LinkGone { index } => {
                 carrier.retain(|(i, _)| *i != index);
-                Some(format!("device {index} removed"))
+                Some("a device went away")
             }
-            KernelEvent::ObjectGone { id, protocol } if protocol == PROTOCOL => {
-                Some(format!("nexthop {id} of ours deleted"))
+            KernelEvent::ObjectGone { protocol, .. } if protocol == PROTOCOL => {
+                Some("a nexthop of ours was deleted")
             }
             KernelEvent::ObjectGone { .. } => None,
-            KernelEvent::Lost => Some("netlink events were lost".to_string()),
+            KernelEvent::Lost => Some("netlink events were lost"),
         };
         why = why.or(reason);
     }
@@ -602,17 +599,8 @@ fn describe_object(object: &Object, links: &Links) -> String {
                 None => format!("{} dev {dev}", object.id),
             }
         }
-        ObjectKind::Group { members, resilient } => {
-            let members: Vec<String> = members.iter().map(|(id, w)| format!("{id},{w}")).collect();
-            match resilient {
-                Some(r) => format!(
-                    "{} group {} resilient buckets {}",
-                    object.id,
-                    members.join("/"),
-                    r.buckets
-                ),
-                None => format!("{} group {}", object.id, members.join("/")),
-            }
+        ObjectKind::Group { members, .. } => {
+            format!("group {} of {} nexthops", object.id, members.len())
         }
         ObjectKind::Other => object.id.to_string(),
     }

@@ -61,7 +61,8 @@ pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, String> {
                     timeout.as_secs()
                 ));
             }
-            Err((_, e)) => return Err(format!("lock {shown}: {e}")),
+            // io::Error's text is libc's strerror; nix's own Errno texts cost 2 KB.
+            Err((_, e)) => return Err(format!("lock {shown}: {}", std::io::Error::from(e))),
         }
     }
 }

@@ -545,14 +545,18 @@ fn stale_objects(
                     && matches!(&o.kind, ObjectKind::Group { members, .. } if members.iter().any(|m| m.0 == id))
             })
     };
-    let mut stale: Vec<&Object> = objects
-        .iter()
-        .filter(|o| o.is_owned() && !wanted(o.id) && !used_by_others(o.id))
-        .filter(|o| !held.iter().any(|&g| in_range(o.id, g)))
-        .collect();
-    stale.sort_by_key(|o| (!matches!(o.kind, ObjectKind::Group { .. }), o.id));
-    stale
-        .into_iter()
+    let stale = |o: &&Object| {
+        o.is_owned()
+            && !wanted(o.id)
+            && !used_by_others(o.id)
+            && !held.iter().any(|&g| in_range(o.id, g))
+    };
+    let is_group = |o: &&Object| matches!(o.kind, ObjectKind::Group { .. });
+    // Two passes rather than a sort: a sort of objects cost 500 bytes on mipsel.
+    let groups = objects.iter().filter(stale).filter(is_group);
+    let legs = objects.iter().filter(stale).filter(|o| !is_group(o));
+    groups
+        .chain(legs)
         .map(|o| Change::DeleteObject {
             group: None,
             object: o.clone(),

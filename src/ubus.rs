@@ -81,7 +81,7 @@ fn collect(child: &mut Child, deadline: Instant) -> Result<(Vec<u8>, Vec<u8>), S
             Ok(0) => continue,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("poll: {e}")),
+            Err(e) => return Err(format!("poll: {}", std::io::Error::from(e))),
         }
         let ready: Vec<bool> = fds
             .iter()

@@ -97,11 +97,8 @@ impl Kernel {
     /// Every route of both families in every table (unicast, blackhole, …), without cache
     /// clones.
     pub fn routes(&mut self) -> Result<Vec<Route>, KernelError> {
-        let mut routes = Vec::new();
-        for family in [Family::V4, Family::V6] {
-            let request = |seq| wire::route_dump(family, seq);
-            routes.extend(self.dump(request, wire::RTM_NEWROUTE, wire::route)?);
-        }
+        let mut routes = self.dump(wire::route_dump_v4, wire::RTM_NEWROUTE, wire::route)?;
+        routes.extend(self.dump(wire::route_dump_v6, wire::RTM_NEWROUTE, wire::route)?);
         Ok(routes)
     }
 
@@ -236,10 +233,24 @@ impl Kernel {
     /// change is started again.
     fn dump<R>(
         &mut self,
-        request: impl Fn(u32) -> Vec<u8>,
+        request: fn(u32) -> Vec<u8>,
         kind: u16,
-        convert: impl Fn(&[u8]) -> Result<Option<R>, wire::WireError>,
+        convert: fn(&[u8]) -> Result<Option<R>, wire::WireError>,
     ) -> Result<Vec<R>, KernelError> {
+        let mut out = Vec::new();
+        for payload in self.dump_payloads(request, kind)? {
+            out.extend(convert(&payload)?);
+        }
+        Ok(out)
+    }
+
+    /// The payloads of a dump's `kind` messages. One copy of the loop for every kind of dump
+    /// (a generic one cost 1.2 KB per kind on mipsel).
+    fn dump_payloads(
+        &mut self,
+        request: fn(u32) -> Vec<u8>,
+        kind: u16,
+    ) -> Result<Vec<Vec<u8>>, KernelError> {
         for _ in 0..DUMP_ATTEMPTS {
             let seq = self.next_seq();
             self.send(&request(seq))?;
@@ -254,7 +265,7 @@ impl Kernel {
                             let (code, message) = wire::error(&header, payload)?;
                             return Err(errno_error(code, message));
                         }
-                        k if k == kind => out.extend(convert(payload)?),
+                        k if k == kind => out.push(payload.to_vec()),
                         _ => {}
                     }
                     Ok(())

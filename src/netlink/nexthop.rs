@@ -112,16 +112,19 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
     wire::request(RTM_GETNEXTHOP, wire::NLM_F_DUMP, seq, &[0; NHMSG], &[])
 }
 
-fn u32_of(p: &[u8], what: &str) -> Result<u32, WireError> {
-    wire::u32_from(p).ok_or_else(|| WireError(format!("{what} of {} bytes", p.len())))
+/// An attribute whose payload has the wrong size for its type.
+fn bad(what: &str, p: &[u8]) -> WireError {
+    WireError(format!("{what} of {} bytes", p.len()))
 }
 
-/// The object an `RTM_NEWNEXTHOP` payload describes.
+fn u32_of(p: &[u8], what: &str) -> Result<u32, WireError> {
+    wire::u32_from(p).ok_or_else(|| bad(what, p))
+}
+
+/// The object an `RTM_NEWNEXTHOP` payload describes; group members sorted by id.
 pub fn object(payload: &[u8]) -> Result<Object, WireError> {
-    let fixed: [u8; NHMSG] = payload
-        .get(..NHMSG)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| WireError(format!("nhmsg: {} bytes is too short", payload.len())))?;
+    let fixed = payload.get(..NHMSG).ok_or_else(|| bad("nhmsg", payload))?;
+    let (family, protocol) = (fixed.first().copied(), fixed.get(2).copied().unwrap_or(0));
     let (mut id, mut ifindex, mut gateway, mut members) = (None, None, None, None);
     let (mut resilient, mut other) = (None, false);
     for attr in wire::attrs(payload.get(NHMSG..).unwrap_or_default()) {
@@ -129,24 +132,16 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
         match kind & NLA_TYPE_MASK {
             NHA_ID => id = Some(u32_of(p, "NHA_ID")?),
             NHA_OIF => ifindex = Some(u32_of(p, "NHA_OIF")?),
-            NHA_GATEWAY => {
-                gateway = Some(
-                    wire::addr_from(p)
-                        .ok_or_else(|| WireError(format!("NHA_GATEWAY of {} bytes", p.len())))?,
-                )
-            }
+            NHA_GATEWAY => gateway = Some(wire::addr_from(p).ok_or_else(|| bad("NHA_GATEWAY", p))?),
             NHA_GROUP => {
                 if p.len() % NEXTHOP_GRP != 0 {
-                    return Err(WireError(format!("NHA_GROUP of {} bytes", p.len())));
+                    return Err(bad("NHA_GROUP", p));
                 }
                 let mut list: Vec<(u32, Weight)> = p
                     .chunks_exact(NEXTHOP_GRP)
-                    .filter_map(|g| <[u8; NEXTHOP_GRP]>::try_from(g).ok())
                     .map(|g| {
-                        (
-                            u32::from_ne_bytes([g[0], g[1], g[2], g[3]]),
-                            Weight::from_hops(g[4]),
-                        )
+                        let id = wire::u32_from(g.get(..4).unwrap_or_default()).unwrap_or(0);
+                        (id, Weight::from_hops(g.get(4).copied().unwrap_or(0)))
                     })
                     .collect();
                 list.sort();
@@ -162,21 +157,13 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
                     let (k, v) = inner?;
                     match k & NLA_TYPE_MASK {
                         NHA_RES_GROUP_BUCKETS => {
-                            res.buckets =
-                                <[u8; 2]>::try_from(v)
-                                    .map(u16::from_ne_bytes)
-                                    .map_err(|_| {
-                                        WireError(format!(
-                                            "NHA_RES_GROUP_BUCKETS of {} bytes",
-                                            v.len()
-                                        ))
-                                    })?
+                            res.buckets = <[u8; 2]>::try_from(v)
+                                .map(u16::from_ne_bytes)
+                                .map_err(|_| bad("NHA_RES_GROUP_BUCKETS", v))?
                         }
-                        NHA_RES_GROUP_IDLE_TIMER => {
-                            res.idle_timer = u32_of(v, "NHA_RES_GROUP_IDLE_TIMER")?
-                        }
+                        NHA_RES_GROUP_IDLE_TIMER => res.idle_timer = u32_of(v, "idle timer")?,
                         NHA_RES_GROUP_UNBALANCED_TIMER => {
-                            res.unbalanced_timer = u32_of(v, "NHA_RES_GROUP_UNBALANCED_TIMER")?
+                            res.unbalanced_timer = u32_of(v, "unbalanced timer")?
                         }
                         _ => {}
                     }
@@ -191,24 +178,18 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
     let kind = match (members, ifindex) {
         _ if other => Kind::Other,
         (Some(members), _) => Kind::Group { members, resilient },
-        (None, Some(ifindex)) => {
-            let family = match fixed[0] {
-                AF_INET6 => Family::V6,
-                _ => Family::V4,
-            };
-            Kind::Leg {
-                family,
-                ifindex,
-                gateway,
-            }
-        }
+        (None, Some(ifindex)) => Kind::Leg {
+            family: if family == Some(AF_INET6) {
+                Family::V6
+            } else {
+                Family::V4
+            },
+            ifindex,
+            gateway,
+        },
         (None, None) => Kind::Other,
     };
-    Ok(Object {
-        id,
-        protocol: fixed[2],
-        kind,
-    })
+    Ok(Object { id, protocol, kind })
 }
 
 #[cfg(test)]

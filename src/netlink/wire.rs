@@ -396,6 +396,14 @@ pub fn route_request(route: &Route, kind: u16, flags: u16, seq: u32) -> Vec<u8> 
     request(kind, flags, seq, &fixed, &attrs)
 }
 
+pub fn route_dump_v4(seq: u32) -> Vec<u8> {
+    route_dump(Family::V4, seq)
+}
+
+pub fn route_dump_v6(seq: u32) -> Vec<u8> {
+    route_dump(Family::V6, seq)
+}
+
 /// `RTM_GETROUTE` dump of one family, every table.
 pub fn route_dump(family: Family, seq: u32) -> Vec<u8> {
     let mut fixed = Vec::with_capacity(RTMSG);
