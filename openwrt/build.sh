@@ -124,7 +124,10 @@ kernel() {
 	bin=$repo/dist/$arch/ecmp-hotplug
 	[ -f "$bin" ] || dist "$arch" >/dev/null
 	q=$(qemu "$arch")
-	ECMP_HOTPLUG_BIN=$bin ECMP_HOTPLUG_QEMU=${q:+$(command -v "$q")} cargo test --locked --test kernel
+	# qemu-user doesn't translate nexthop messages (RTM_*NEXTHOP): there the binary meets a
+	# kernel without nexthop objects and falls back to multipath routes, which the rest of
+	# the suite checks; the resilient_* tests need a kernel that has them.
+	ECMP_HOTPLUG_BIN=$bin ECMP_HOTPLUG_QEMU=${q:+$(command -v "$q")} cargo test --locked --test kernel ${q:+-- --skip resilient_}
 }
 
 ipk() {

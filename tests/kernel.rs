@@ -612,9 +612,9 @@ fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply(
     let status = r.cli(&["status"]);
     assert_eq!(status.code, 1);
     assert!(
-        status
-            .stdout
-            .contains("group v6 (ipv6): 2000::/3 table main metric 1024, resilient: conflict"),
+        status.stdout.lines().any(|l| l
+            .starts_with("group v6 (ipv6): 2000::/3 table main metric 1024, ")
+            && l.ends_with(": conflict")),
         "{}",
         status.stdout
     );
@@ -752,15 +752,17 @@ fn dry_run_changes_nothing_and_says_what_it_would_do() {
     let before = r.kernel_state();
     let run = r.cli(&["--dry-run", "sync"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // Through a resilient group (`-> nexthop group N (via …)`) or, where there are no nexthop
+    // objects (qemu-user), a multipath route (`-> via …`).
     assert!(
         run.stdout
-            .contains("dry run: v6: 2000::/3 table main metric 1024 -> nexthop group "),
+            .contains("dry run: v6: 2000::/3 table main metric 1024 -> "),
         "{}",
         run.stdout
     );
     assert!(
         run.stdout
-            .contains(" (via fe80::1 dev wan1 weight 1, via fe80::2 dev wan2 weight 1)"),
+            .contains("via fe80::1 dev wan1 weight 1, via fe80::2 dev wan2 weight 1"),
         "{}",
         run.stdout
     );
@@ -1143,6 +1145,9 @@ fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
 }
 
 // ---- resilient mode (issue 4) ----
+// Named resilient_*: the qemu-user run of a router build leaves them out, as qemu doesn't
+// translate nexthop messages and the binary there sees a kernel without nexthop objects
+// (README, "What qemu-user shows"); the rest of the suite then checks that fallback.
 
 /// What a leg looks like to `ip -j nexthop`: (device, gateway).
 fn leg_of(o: &Value) -> (String, String) {
@@ -1153,7 +1158,7 @@ fn leg_of(o: &Value) -> (String, String) {
 }
 
 #[test]
-fn the_default_config_installs_a_resilient_group_and_a_loss_moves_no_other_flow() {
+fn resilient_by_default_and_a_loss_moves_no_other_uplinks_flow() {
     if !privileged() {
         return;
     }
@@ -1237,7 +1242,7 @@ fn the_default_config_installs_a_resilient_group_and_a_loss_moves_no_other_flow(
 }
 
 #[test]
-fn mode_switches_and_flush_leave_exactly_the_planned_objects() {
+fn resilient_mode_switches_and_flush_leave_exactly_the_planned_objects() {
     if !privileged() {
         return;
     }
@@ -1305,7 +1310,7 @@ fn mode_switches_and_flush_leave_exactly_the_planned_objects() {
 }
 
 #[test]
-fn the_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
+fn resilient_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
     if !privileged() {
         return;
     }
@@ -1355,7 +1360,7 @@ fn the_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
 }
 
 #[test]
-fn a_removed_device_leaves_no_orphans() {
+fn resilient_a_removed_device_leaves_no_orphans() {
     if !privileged() {
         return;
     }
@@ -1429,7 +1434,7 @@ fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Durati
 }
 
 #[test]
-fn carrier_loss_in_resilient_mode_is_healed_by_watch_without_an_event() {
+fn resilient_carrier_loss_is_healed_by_watch_without_an_event() {
     if !privileged() {
         return;
     }

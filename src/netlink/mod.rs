@@ -18,8 +18,9 @@ use neli::utils::Groups;
 
 use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, Resilient, Route, Weight};
 
-const EINVAL: i32 = 22;
-const EOPNOTSUPP: i32 = 95;
+// Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
+const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
+const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
 use wire::{Header, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +50,11 @@ impl From<wire::WireError> for KernelError {
     }
 }
 
-fn socket_error(what: &str, e: impl fmt::Display) -> KernelError {
-    KernelError::new(format!("netlink {what}: {e}"))
+fn socket_error(what: &str, e: io::Error) -> KernelError {
+    KernelError {
+        message: format!("netlink {what}: {e}"),
+        errno: e.raw_os_error().unwrap_or(0),
+    }
 }
 
 /// How often a dump the kernel marked inconsistent (`NLM_F_DUMP_INTR`: the table changed
@@ -284,7 +288,7 @@ impl Kernel {
 /// `RTNLGRP_LINK` and `RTNLGRP_NEXTHOP`: device changes and nexthop-object changes.
 const RTNLGRP_LINK: u32 = 1;
 const RTNLGRP_NEXTHOP: u32 = 32;
-const ENOBUFS: i32 = 105;
+const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
 
 /// What the kernel announced that may call for a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
