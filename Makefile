@@ -24,8 +24,10 @@ lint:
 demo: build
 	tests/support/demo.sh
 
-bench: build
-	tests/support/bench.sh
+# Measures the x86_64 build that ships (static musl, size flags), as a router runs it.
+bench:
+	openwrt/build.sh dist x86_64
+	BENCH_BIN=$(CURDIR)/dist/x86_64/ecmp-hotplug tests/support/bench.sh
 
 # Static, stripped binaries in dist/<arch>/ecmp-hotplug; installs the toolchain if missing.
 dist:

@@ -259,7 +259,14 @@ fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Resul
             None => {}
         }
     }
-    Ok(kernel.takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)?)
+    // A probe that fails for another reason (its blackhole lives on `lo`, which must be up)
+    // tells nothing: multipath for this run, and the next run asks again.
+    kernel
+        .takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)
+        .or_else(|e| {
+            warn!("could not try a resilient nexthop group: {e}");
+            Ok(false)
+        })
 }
 
 fn reconcile(opts: &Options) -> Result<(), Error> {
@@ -603,5 +610,31 @@ fn describe_object(object: &Object, links: &Links) -> String {
             format!("group {} of {} nexthops", object.id, members.len())
         }
         ObjectKind::Other => object.id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_reconciles_on_carrier_changes_removals_and_our_deleted_objects_only() {
+        let mut carrier = vec![(2, true), (3, true)];
+        let link = |index, carrier| KernelEvent::Link { index, carrier };
+        // An MTU change or a repeat: nothing to do.
+        assert_eq!(worth_a_run(&[link(2, true)], &mut carrier), None);
+        assert!(worth_a_run(&[link(2, false)], &mut carrier).is_some());
+        assert_eq!(carrier, [(2, false), (3, true)]);
+        assert_eq!(worth_a_run(&[link(2, false)], &mut carrier), None);
+        assert!(worth_a_run(&[link(2, true)], &mut carrier).is_some());
+        // A new device without carrier can't be a live member yet; with carrier it may be.
+        assert_eq!(worth_a_run(&[link(9, false)], &mut carrier), None);
+        assert!(worth_a_run(&[link(10, true)], &mut carrier).is_some());
+        assert!(worth_a_run(&[KernelEvent::LinkGone { index: 3 }], &mut carrier).is_some());
+        assert!(!carrier.iter().any(|(i, _)| *i == 3));
+        let gone = |protocol| KernelEvent::ObjectGone { id: 7, protocol };
+        assert_eq!(worth_a_run(&[gone(4)], &mut carrier), None);
+        assert!(worth_a_run(&[gone(PROTOCOL), gone(4)], &mut carrier).is_some());
+        assert!(worth_a_run(&[KernelEvent::Lost], &mut carrier).is_some());
     }
 }

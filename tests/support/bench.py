@@ -1,10 +1,17 @@
-"""Event cost of ecmp-hotplug, run by bench.sh inside a network namespace with wan1..wan64.
+"""make bench, run by bench.sh inside a network namespace with wan1..wan64 (veth).
 
-One hotplug event that changes the route (the binary as hotplug runs it: environment, ubus on
-PATH printing a dump) next to one `ip -6 route replace` of a route of the same size, the two
-interleaved and each alternating between two states, so both always make a real change.
+1. Flow stability: which uplink each of 2000 L4 flows leaves by (`ip route get`), before and
+   after each uplink is taken down and brought back by a hotplug event; resilient vs multipath.
+2. Aggregation: iperf3 -P 16 from a router namespace over 4 tbf-shaped uplinks to a server
+   namespace, vs the same over one uplink (own namespaces, made and removed here).
+3. Event cost: one route-changing run (a hotplug event, and `--dump FILE sync`) next to one
+   `ip -6 route replace` of a route of the same size, interleaved, each alternating between
+   two states so that every run makes a real change.
 """
+import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,7 +54,12 @@ def timed(cmd, env=None):
     return took
 
 
-def event_cost(uplinks, total):
+def config_text(mode, policy):
+    return ("config globals\n\toption hash_policy %s\n\toption mode %s\n"
+            "config group v6\n\toption target 2000::/3\n\tlist proto dhcpv6\n" % (policy, mode))
+
+
+def event_cost(uplinks, total, mode):
     with tempfile.TemporaryDirectory() as d:
         dumps = []
         for n in (uplinks, uplinks - 1):
@@ -64,7 +76,7 @@ def event_cost(uplinks, total):
         env = {"PATH": "%s/bin:/usr/sbin:/usr/bin:/sbin:/bin" % d, "ACTION": "ifup", "INTERFACE": "wan1_6"}
         cfg = os.path.join(d, "cfg")
         with open(cfg, "w") as f:
-            f.write("config globals\n\toption hash_policy keep\nconfig group v6\n\toption target 2000::/3\n\tlist proto dhcpv6\n")
+            f.write(config_text(mode, "keep"))
         hotplug, sync, theirs = [], [], []
         # Both states alternate on every side, so each measured run really changes the route.
         for t in range(TRIALS):
@@ -78,7 +90,7 @@ def event_cost(uplinks, total):
         r = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "--config", cfg, "hotplug"], env=env,
                            stderr=subprocess.PIPE, text=True) if os.path.exists("/usr/bin/time") else None
         rss = r.stderr.strip().splitlines()[-1] + " KiB" if r else "n/a (no /usr/bin/time)"
-        subprocess.run(["ip", "-6", "route", "flush", "proto", "236"], check=True)
+        subprocess.run([BIN, "--config", cfg, "flush"], check=True, stderr=subprocess.DEVNULL)
     return statistics.median(hotplug), statistics.median(sync), statistics.median(theirs), rss
 
 
@@ -97,13 +109,13 @@ def egress(flows):
     return devs
 
 
-def flow_stability(uplinks):
+def flow_stability(uplinks, mode):
     """Takes each uplink down and back up by a hotplug event; returns the median share of
     flows on the surviving uplinks that moved on the loss, and of all flows on the return."""
     with tempfile.TemporaryDirectory() as d:
         cfg = os.path.join(d, "cfg")
         with open(cfg, "w") as f:
-            f.write("config globals\n\toption hash_policy l4\nconfig group v6\n\toption target 2000::/3\n\tlist proto dhcpv6\n")
+            f.write(config_text(mode, "l4"))
         dump_path = os.path.join(d, "dump.json")
 
         def run(up, action, iface):
@@ -125,29 +137,110 @@ def flow_stability(uplinks):
             run(everyone, "ifup", "wan%d_6" % k)
             after_return = egress(FLOWS)
             on_return.append(sum(after_loss[f] != after_return[f] for f in range(FLOWS)) / FLOWS)
-        subprocess.run(["ip", "-6", "route", "flush", "proto", "236"], check=True)
+        subprocess.run([BIN, "--config", cfg, "flush"], check=True, stderr=subprocess.DEVNULL)
     return statistics.median(on_loss), max(on_loss), statistics.median(on_return)
+
+
+RATE_MBIT = 50
+SECONDS = int(os.environ.get("SECONDS_PER_RUN", "8"))
+
+
+def aggregation(uplinks, mode, trials):
+    """iperf3 -P 16 from namespace R over `uplinks` tbf-shaped veth uplinks to namespace S;
+    the median throughput in Mbit/s and each uplink's share of the bytes sent."""
+    r, s = "ecmp-agg-r-%d" % os.getpid(), "ecmp-agg-s-%d" % os.getpid()
+    sh = lambda *a: subprocess.run(list(a), check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            for ns in (r, s):
+                sh("ip", "netns", "add", ns)
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", r, "addr", "add", "2001:db8:aaaa::1/128", "dev", "lo")
+            sh("ip", "-n", s, "addr", "add", "2001:db8:ffff::1/128", "dev", "lo")
+            for i in range(1, 5):
+                wan, isp = "wan%d" % i, "isp%d" % i
+                sh("ip", "-n", r, "link", "add", wan, "type", "veth", "peer", "name", isp, "netns", s)
+                sh("ip", "-n", r, "addr", "add", "fe80::100:%x/64" % i, "dev", wan, "nodad")
+                sh("ip", "-n", s, "addr", "add", "fe80::%x/64" % i, "dev", isp, "nodad")
+                sh("ip", "-n", r, "link", "set", wan, "up")
+                sh("ip", "-n", s, "link", "set", isp, "up")
+                sh("tc", "-n", r, "qdisc", "add", "dev", wan, "root", "tbf", "rate", "%dmbit" % RATE_MBIT,
+                   "burst", "64kb", "latency", "100ms")
+            # Replies (ACKs) come back over isp1, unshaped.
+            sh("ip", "-n", s, "-6", "route", "add", "2001:db8:aaaa::1", "via", "fe80::100:1", "dev", "isp1")
+            cfg, dump_path = os.path.join(d, "cfg"), os.path.join(d, "dump.json")
+            with open(cfg, "w") as f:
+                f.write(config_text(mode, "l4"))
+            with open(dump_path, "w") as f:
+                f.write(dump(uplinks, 4))
+            subprocess.run(["ip", "netns", "exec", r, BIN, "--config", cfg, "--dump", dump_path, "sync"],
+                           check=True, stderr=subprocess.DEVNULL)
+            server = subprocess.Popen(["ip", "netns", "exec", s, "iperf3", "-s", "-B", "2001:db8:ffff::1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            rates, shares = [], []
+            for _ in range(trials):
+                def tx():
+                    out = subprocess.run(["ip", "-n", r, "-j", "-s", "link", "show"], capture_output=True,
+                                         text=True, check=True).stdout
+                    links = json.loads(out)
+                    return {l["ifname"]: l["stats64"]["tx"]["bytes"] for l in links if l["ifname"].startswith("wan")}
+                before = tx()
+                out = subprocess.run(["ip", "netns", "exec", r, "iperf3", "-c", "2001:db8:ffff::1", "-B",
+                                      "2001:db8:aaaa::1", "-P", "16", "-t", str(SECONDS), "-O", "1", "-J"],
+                                     capture_output=True, text=True, check=True).stdout
+                after = tx()
+                rates.append(json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6)
+                sent = {k: after[k] - before[k] for k in after}
+                total = sum(sent.values())
+                shares.append([sent["wan%d" % i] / total for i in range(1, 5)])
+            server.kill()
+            server.wait()
+        finally:
+            for ns in (r, s):
+                subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+    median = statistics.median(rates)
+    share = shares[rates.index(median)] if median in rates else shares[0]
+    return median, share
 
 
 def main():
     size = os.path.getsize(BIN)
-    print("binary: %s, %d bytes (%.0f KiB), x86_64 release, stripped" % (BIN, size, size / 1024))
+    print("binary: %s, %d bytes (%.0f KiB)" % (BIN, size, size / 1024))
+    print("machine: %s, %d CPUs, kernel %s" % (platform.machine(), os.cpu_count(), platform.release()))
     print()
     print("Flow stability: %d L4 flows (hash policy L4), each uplink taken down and brought back by a hotplug event" % FLOWS)
     print("| uplinks | mode | survivors' flows moved on a loss (median, worst) | all flows moved on the return (median) |")
     print("| --- | --- | --- | --- |")
     for uplinks in (4, 16):
-        loss, worst, back = flow_stability(uplinks)
-        print("| %d | multipath | %.1f%%, %.1f%% | %.1f%% |" % (uplinks, loss * 100, worst * 100, back * 100))
+        for mode in ("resilient", "multipath"):
+            loss, worst, back = flow_stability(uplinks, mode)
+            print("| %d | %s | %.1f%%, %.1f%% | %.1f%% |" % (uplinks, mode, loss * 100, worst * 100, back * 100))
+    print()
+    if shutil.which("iperf3"):
+        trials = int(os.environ.get("AGG_TRIALS", "3"))
+        print("Aggregation: iperf3 -P 16, %d s (first second omitted), router namespace -> server namespace," % SECONDS)
+        print("each uplink a veth shaped by tc tbf to %d Mbit/s; median of %d runs" % (RATE_MBIT, trials))
+        print("| uplinks | mode | throughput | vs one uplink | share of bytes per uplink (wan1..wan4) |")
+        print("| --- | --- | --- | --- | --- |")
+        one, _ = aggregation(1, "resilient", trials)
+        print("| 1 | - | %.1f Mbit/s | 1.00x | 100%% |" % one)
+        for mode in ("resilient", "multipath"):
+            rate, share = aggregation(4, mode, trials)
+            print("| 4 | %s | %.1f Mbit/s | %.2fx | %s |" % (
+                mode, rate, rate / one, " / ".join("%.0f%%" % (x * 100) for x in share)))
+    else:
+        print("Aggregation: skipped, iperf3 is not installed (bench.sh installs it with apt)")
     print()
     print("Event cost: one route-changing run vs one `ip -6 route replace` of a route of the same size,")
     print("median of %d interleaved trials (hotplug = env + a one-exec fake ubus on PATH, as hotplug-call runs it)" % TRIALS)
-    print("| uplinks | dump interfaces | hotplug event | --dump FILE sync | ip -6 route replace | hotplug / ip | sync / ip | peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for uplinks, total in ((4, 4), (4, 256), (64, 256)):
-        hotplug, sync, theirs, rss = event_cost(uplinks, total)
-        print("| %d | %d | %.2f ms | %.2f ms | %.2f ms | %.2f | %.2f | %s |" % (
-            uplinks, total, hotplug * 1e3, sync * 1e3, theirs * 1e3, hotplug / theirs, sync / theirs, rss))
+    print("| mode | uplinks | dump interfaces | hotplug event | --dump FILE sync | ip -6 route replace | hotplug / ip | sync / ip | peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for mode in ("resilient", "multipath"):
+        for uplinks, total in ((4, 4), (4, 256), (64, 256)):
+            hotplug, sync, theirs, rss = event_cost(uplinks, total, mode)
+            print("| %s | %d | %d | %.2f ms | %.2f ms | %.2f ms | %.2f | %.2f | %s |" % (
+                mode, uplinks, total, hotplug * 1e3, sync * 1e3, theirs * 1e3, hotplug / theirs, sync / theirs, rss))
 
 
 main()

@@ -8,10 +8,14 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 ns=ecmp-bench-$$
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 [ "$(id -u)" = 0 ] || { echo "make bench needs root (network namespaces)" >&2; exit 1; }
+if ! command -v iperf3 >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
+fi
 ip netns add "$ns"
+ip -n "$ns" link set lo up
 for i in $(seq 1 64); do
 	ip -n "$ns" link add "wan$i" type veth peer name "isp$i"
 	ip -n "$ns" link set "wan$i" up
 	ip -n "$ns" link set "isp$i" up
 done
-ip netns exec "$ns" python3 "$repo/tests/support/bench.py" "$repo/target/release/ecmp-hotplug"
+ip netns exec "$ns" python3 "$repo/tests/support/bench.py" "${BENCH_BIN:-$repo/target/release/ecmp-hotplug}"
