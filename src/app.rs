@@ -28,7 +28,7 @@ pub enum DumpSource {
     File(PathBuf),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// `None`: the default path, where a missing file means the built-in config.
     pub config: Option<PathBuf>,
