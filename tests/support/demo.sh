@@ -13,6 +13,7 @@ trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces)" >&2; exit 1; }
 ip netns add "$ns"
+ip -n "$ns" link set lo up
 for i in 1 2 3 4; do
 	ip -n "$ns" link add "wan$i" type veth peer name "isp$i"
 	ip -n "$ns" link set "wan$i" up
@@ -58,6 +59,8 @@ event() { # ACTION INTERFACE [DEVICE]
 			$repo/tests/support/hotplug-call iface"
 	echo "\$ ip -6 route show 2000::/3"
 	ip -n "$ns" -6 route show 2000::/3 | sed 's/^/  /'
+	echo "\$ ip nexthop show    # the resilient group and its legs (mode auto)"
+	ip -n "$ns" nexthop show | sed 's/^/  /'
 }
 
 up=""
