@@ -534,8 +534,12 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
         say("nothing to change");
     }
     // A group that failed is not touched again this run: its later steps would build on
-    // what is missing (a route through a group that wasn't written).
+    // what is missing (a route through a group that wasn't written). A nexthop the kernel
+    // refuses (its device vanished since the kernel was read, its gateway is off-link) fails
+    // alone: the group is written without it, the run exits 1 naming it, and the next run
+    // tries it again.
     let mut failed: Vec<&str> = Vec::new();
+    let mut refused: Vec<u32> = Vec::new();
     for change in &changes.changes {
         let group = match change {
             Change::Write { group, .. } | Change::WriteObject { group, .. } => Some(group),
@@ -544,26 +548,131 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
         if group.is_some_and(|g| failed.contains(&g.as_str())) {
             continue;
         }
-        let what = describe(change, links);
+        let mut what = describe(change, links);
         if dry_run {
             say(&format!("dry run: {what}"));
             continue;
         }
         let outcome = match change {
-            Change::Write { route, create, .. } => kernel.write(route, *create),
-            Change::Delete { route, .. } => kernel.delete(route),
-            Change::WriteObject { object, create, .. } => kernel.write_object(object, *create),
-            Change::DeleteObject { object, .. } => kernel.delete_object(object.id),
+            Change::Write {
+                group,
+                route,
+                create,
+            } => write_route(kernel, group, route, *create, links, &mut errors).map(|partial| {
+                if let Some(route) = partial {
+                    what = format!(
+                        "{group}: {} -> {}",
+                        route.key,
+                        links.describe(&route.nexthops)
+                    );
+                }
+            }),
+            Change::Delete { route, .. } => kernel.delete(route).map_err(|e| e.to_string()),
+            Change::WriteObject { object, create, .. } => {
+                if let ObjectKind::Group { members, .. } = &object.kind {
+                    let left = members.iter().filter(|m| !refused.contains(&m.0)).count();
+                    if left < members.len() {
+                        what = format!("{what} ({} refused)", members.len() - left);
+                    }
+                }
+                write_object(kernel, object, *create, &refused)
+            }
+            Change::DeleteObject { object, .. } => {
+                kernel.delete_object(object.id).map_err(|e| e.to_string())
+            }
         };
         match outcome {
             Ok(()) => info!("{what}"),
             Err(e) => {
                 errors.push(format!("{what}: {e}"));
-                failed.extend(group.map(String::as_str));
+                match change {
+                    Change::WriteObject { object, .. }
+                        if matches!(object.kind, ObjectKind::Leg { .. }) =>
+                    {
+                        refused.push(object.id)
+                    }
+                    _ => failed.extend(group.map(String::as_str)),
+                }
             }
         }
     }
     errors
+}
+
+/// Writes a nexthop object; a group goes without the legs in `refused`, and not at all when
+/// none is left.
+fn write_object(
+    kernel: &mut Kernel,
+    object: &Object,
+    create: bool,
+    refused: &[u32],
+) -> Result<(), String> {
+    let written = match &object.kind {
+        ObjectKind::Group { members, resilient }
+            if members.iter().any(|m| refused.contains(&m.0)) =>
+        {
+            let members: Vec<_> = members
+                .iter()
+                .filter(|m| !refused.contains(&m.0))
+                .copied()
+                .collect();
+            if members.is_empty() {
+                return Err("the kernel took none of its nexthops".into());
+            }
+            kernel.write_object(
+                &Object {
+                    kind: ObjectKind::Group {
+                        members,
+                        resilient: *resilient,
+                    },
+                    ..object.clone()
+                },
+                create,
+            )
+        }
+        _ => kernel.write_object(object, create),
+    };
+    written.map_err(|e| e.to_string())
+}
+
+/// Writes `route`. When the kernel refuses a multipath route as a whole, the legs it takes are
+/// found one at a time and those installed, each refused one reported in `errors`; the route
+/// written then is returned.
+fn write_route(
+    kernel: &mut Kernel,
+    group: &str,
+    route: &Route,
+    create: bool,
+    links: &Links,
+    errors: &mut Vec<String>,
+) -> Result<Option<Route>, String> {
+    let whole = match kernel.write(route, create) {
+        Ok(()) => return Ok(None),
+        Err(e) if route.nh_id.is_some() || route.nexthops.len() < 2 => return Err(e.to_string()),
+        Err(e) => e,
+    };
+    let mut taken = Route {
+        nexthops: Vec::new(),
+        ..route.clone()
+    };
+    let mut create = create;
+    for nh in &route.nexthops {
+        taken.nexthops.push(*nh);
+        if let Err(e) = kernel.write(&taken, create) {
+            taken.nexthops.pop();
+            errors.push(format!(
+                "{group}: {} refused: {e}",
+                links.describe(std::slice::from_ref(nh))
+            ));
+        } else {
+            create = false;
+        }
+    }
+    if taken.nexthops.is_empty() {
+        Err(whole.to_string())
+    } else {
+        Ok(Some(taken))
+    }
 }
 
 /// One line about one change, for the log and dry runs.

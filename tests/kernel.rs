@@ -1498,3 +1498,74 @@ fn resilient_carrier_loss_is_healed_by_watch_without_an_event() {
     });
     assert_eq!(r.our_objects().len(), 3, "nothing more than the plan");
 }
+
+// ---- reliability (issue 5) ----
+
+/// An IPv4 DHCP uplink `name` on `dev` with `gw` as its default gateway.
+fn v4_uplink(name: &str, dev: &str, gw: &str) -> String {
+    format!(
+        r#"{{"interface":"{name}","up":true,"proto":"dhcp","l3_device":"{dev}","device":"{dev}",
+            "route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{gw}","source":"0.0.0.0/0"}}],"data":{{}}}}"#
+    )
+}
+
+/// Three IPv4 uplinks in `mode`, the third with a gateway the kernel refuses (off-link: no
+/// address of its subnet on wan3): the other two are installed, the run exits 1 naming the
+/// refused one, and once wan3 has its address the next event installs it too.
+fn a_refused_nexthop_fails_alone(tag: &str, mode: &str) {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new(tag, 3);
+    for (dev, addr) in [("wan1", "192.0.2.10/24"), ("wan2", "198.51.100.10/24")] {
+        r.ip(&["addr", "add", addr, "dev", dev]);
+    }
+    r.set_config(&format!(
+        "config globals\n\toption mode '{mode}'\n\n\
+         config group 'v4'\n\toption target '0.0.0.0/0'\n\tlist proto 'dhcp'\n"
+    ));
+    r.set_dump(&dump(&[
+        v4_uplink("wana", "wan1", "192.0.2.1"),
+        v4_uplink("wanb", "wan2", "198.51.100.1"),
+        v4_uplink("wanc", "wan3", "203.0.113.1"),
+    ]));
+    let run = r.hotplug("ifup", "wanc", Some("wan3"));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // The last line is the run's error, and it names the refused nexthop.
+    let last = run.stderr.trim().lines().last().unwrap();
+    assert!(last.contains("via 203.0.113.1 dev wan3"), "{}", run.stderr);
+    assert!(
+        last.contains("Nexthop has invalid gateway"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        r.legs("-4", "default"),
+        vec![leg("wan1", "192.0.2.1", 1), leg("wan2", "198.51.100.1", 1)],
+        "{}",
+        run.stderr
+    );
+    r.ip(&["addr", "add", "203.0.113.10/24", "dev", "wan3"]);
+    let run = r.hotplug("ifupdate", "wanc", Some("wan3"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        r.legs("-4", "default"),
+        vec![
+            leg("wan1", "192.0.2.1", 1),
+            leg("wan2", "198.51.100.1", 1),
+            leg("wan3", "203.0.113.1", 1)
+        ]
+    );
+    assert_eq!(r.cli(&["status"]).code, 0);
+}
+
+#[test]
+fn a_refused_nexthop_fails_alone_in_a_multipath_route() {
+    a_refused_nexthop_fails_alone("refusedmp", "multipath");
+}
+
+#[test]
+fn resilient_a_refused_nexthop_fails_alone_in_a_group() {
+    a_refused_nexthop_fails_alone("refusedres", "resilient");
+    // (the objects left are checked by the no-orphans tests; here the route's legs.)
+}
