@@ -27,6 +27,7 @@ pub struct Lock {
 
 pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, String> {
     let shown = path.display();
+    safe_directory(path)?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -67,6 +68,22 @@ pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, String> {
     }
 }
 
+/// The lock's directory must be ours (root's) and writable by nobody else, or sticky like
+/// /tmp, where only a file's owner may replace it: else someone could swap the lock file.
+fn safe_directory(path: &Path) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let meta =
+        std::fs::metadata(dir).map_err(|e| format!("lock directory {}: {e}", dir.display()))?;
+    let writable_by_others = meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0;
+    if meta.uid() != nix::unistd::geteuid().as_raw() && meta.uid() != 0 || writable_by_others {
+        return Err(format!(
+            "lock directory {} is writable by others or not root's; not using it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +104,18 @@ mod tests {
         assert!(e.contains("another ecmp-hotplug held"), "{e}");
         drop(held);
         assert!(acquire(&path, Duration::from_millis(50)).is_ok());
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp("open");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = acquire(&dir.join("l"), TIMEOUT).err().unwrap();
+        assert!(e.contains("writable by others"), "{e}");
+        // Sticky, like /tmp: only the owner may replace a file there.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(acquire(&dir.join("l"), TIMEOUT).is_ok());
     }
 
     #[test]

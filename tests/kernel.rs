@@ -93,7 +93,7 @@ impl Router {
         let ns = format!("ecmpt-{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(&ns);
         let _ = fs::remove_dir_all(&dir);
-        for sub in ["bin", "etc-layer/config", "sbin-layer"] {
+        for sub in ["bin", "etc-layer/config", "sbin-layer", "lock"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         // What the stub runs as /usr/sbin/ecmp-hotplug: the binary, or a wrapper that does
@@ -172,6 +172,12 @@ impl Router {
 
     /// One interface event, delivered the way netifd → hotplug-call delivers it.
     fn hotplug(&self, action: &str, interface: &str, device: Option<&str>) -> Run {
+        self.run_cmd(&mut self.hotplug_command(action, interface, device))
+    }
+
+    /// The command `hotplug` runs, to spawn. The router's own /var/lock is bound over the
+    /// host's, so its runs share a lock with each other and with no other test's.
+    fn hotplug_command(&self, action: &str, interface: &str, device: Option<&str>) -> Command {
         // Read-only overlays (two lower layers, ours on top): concurrent runs can share them.
         let overlay = |target: &str, name: &str| {
             format!(
@@ -184,15 +190,18 @@ impl Router {
             env.push_str(&format!(" DEVICE={dev}"));
         }
         let script = format!(
-            "set -e; {}; {}; exec env -i {env} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
+            "set -e; {}; {}; mount --bind {lock} /var/lock; exec env -i {env} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
             overlay("/etc", "etc"),
             overlay("/usr/sbin", "sbin"),
+            lock = self.path("lock").display(),
             bin = self.path("bin").display(),
             repo = REPO,
         );
-        self.run_cmd(Command::new("ip").args([
+        let mut cmd = Command::new("ip");
+        cmd.args([
             "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
-        ]))
+        ]);
+        cmd
     }
 
     /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
@@ -1568,4 +1577,237 @@ fn a_refused_nexthop_fails_alone_in_a_multipath_route() {
 fn resilient_a_refused_nexthop_fails_alone_in_a_group() {
     a_refused_nexthop_fails_alone("refusedres", "resilient");
     // (the objects left are checked by the no-orphans tests; here the route's legs.)
+}
+
+/// A small deterministic generator (Knuth's MMIX LCG): the storms replay exactly.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn storm_of_sixteen_simultaneous_events_for_fifty_rounds_ends_with_all_sixteen_nexthops() {
+    if !privileged() {
+        return;
+    }
+    const UPLINKS: usize = 16;
+    const ROUNDS: usize = 50;
+    let r = Router::new("storm16", UPLINKS);
+    r.set_config(&shipped_with_mode("auto"));
+    let mut rng = Lcg(16);
+    for round in 0..ROUNDS {
+        // Start each round from a different partial state, so every round has work to do.
+        let partial: Vec<bool> = (0..UPLINKS).map(|_| rng.below(3) > 0).collect();
+        r.set_dump(&v6_dump(&partial));
+        assert_eq!(r.hotplug("ifdown", "wan1_6", None).code, 0);
+        r.set_dump(&v6_dump(&[true; UPLINKS]));
+        let mut runs: Vec<Child> = (1..=UPLINKS)
+            .map(|i| {
+                r.hotplug_command("ifup", &format!("wan{i}_6"), Some(&format!("wan{i}")))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs.drain(..) {
+            let out = run.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let legs = r.legs("-6", "2000::/3");
+        assert_eq!(legs.len(), UPLINKS, "round {round}: {legs:?}");
+        assert_eq!(r.our_objects().len(), UPLINKS + 1, "round {round}");
+    }
+    eprintln!(
+        "{ROUNDS} rounds of {UPLINKS} simultaneous events: all ended with {UPLINKS} nexthops"
+    );
+}
+
+#[test]
+fn the_lock_wait_is_bounded_and_a_killed_runs_lock_frees_at_once() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("lock", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    // Someone holds the lock and doesn't let go: the run gives up after its 10 s bound with
+    // exit 4 and changes nothing.
+    let holder = Command::new("flock")
+        .arg(r.path("lock/ecmp-hotplug.lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    let mut holder = Watch(holder);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = r.kernel_state();
+    let start = Instant::now();
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    let waited = start.elapsed();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("held"), "{}", run.stderr);
+    assert!(
+        waited < Duration::from_secs(20),
+        "the wait is bounded: {waited:?}"
+    );
+    assert_eq!(r.kernel_state(), before);
+    let _ = holder.0.kill();
+    let _ = holder.0.wait();
+
+    // A run killed while it holds the lock (here waiting for a slow ubus) leaves nothing that
+    // blocks the next one: the kernel drops an flock with its holder.
+    r.set_ubus(&format!(
+        "touch {}; sleep 8",
+        r.path("ubus-started").display()
+    ));
+    let mut victim = r.hotplug_command("ifup", "wan1_6", Some("wan1"));
+    std::os::unix::process::CommandExt::process_group(&mut victim, 0);
+    let victim = victim
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    within(
+        Duration::from_secs(5),
+        "the victim holding the lock",
+        || r.path("ubus-started").exists(),
+    );
+    let pgid = nix::unistd::Pid::from_raw(victim.id() as i32);
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let mut victim = Watch(victim);
+    let _ = victim.0.wait();
+    r.ubus_prints_dump();
+    let start = Instant::now();
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the next run did not wait out the killed one's lock"
+    );
+    assert_eq!(r.legs("-6", "2000::/3").len(), 2);
+}
+
+#[test]
+fn storm_of_1000_flaps_keeps_the_kernel_equal_to_the_plan_in_resilient_mode() {
+    flap_storm("flapres", "resilient");
+}
+
+#[test]
+fn storm_of_1000_flaps_keeps_the_kernel_equal_to_the_plan_in_multipath_mode() {
+    flap_storm("flapmp", "multipath");
+}
+
+/// 1000 random steps over 8 uplinks (up, down, new gateway, new weight), the binary run after
+/// each as hotplug runs it; after every step the kernel must equal what the test computes on
+/// its own.
+fn flap_storm(tag: &str, mode: &str) {
+    if !privileged() {
+        return;
+    }
+    const UPLINKS: usize = 8;
+    const STEPS: usize = 1000;
+    let r = Router::new(tag, UPLINKS);
+    let mut rng = Lcg(1000);
+    // The test's own model of every uplink: up, gateway, weight.
+    let mut up = [false; UPLINKS];
+    let mut gw: Vec<String> = (1..=UPLINKS).map(|i| format!("fe80::{i}")).collect();
+    let mut weight = [1u64; UPLINKS];
+    let config = |weight: &[u64]| {
+        let mut c = shipped_with_mode(mode);
+        for (i, w) in weight.iter().enumerate() {
+            c += &format!(
+                "\nconfig member\n\toption interface 'wan{}_6'\n\toption weight '{w}'\n",
+                i + 1
+            );
+        }
+        c
+    };
+    r.set_config(&config(&weight));
+    let mut mismatches = Vec::new();
+    let mut actions = [0usize; 4];
+    for step in 0..STEPS {
+        let i = rng.below(UPLINKS as u64) as usize;
+        let kind = rng.below(4) as usize;
+        actions[kind] += 1;
+        let action = match kind {
+            0 => {
+                up[i] = true;
+                "ifup"
+            }
+            1 => {
+                up[i] = false;
+                "ifdown"
+            }
+            2 => {
+                gw[i] = format!("fe80::{}:{:x}", i + 1, rng.below(0xffff));
+                "ifupdate"
+            }
+            _ => {
+                weight[i] = 1 + rng.below(4);
+                r.set_config(&config(&weight));
+                "ifupdate"
+            }
+        };
+        let ifaces: Vec<String> = (0..UPLINKS)
+            .map(|j| {
+                v6_uplink(
+                    &format!("wan{}_6", j + 1),
+                    &format!("wan{}", j + 1),
+                    &gw[j],
+                    up[j],
+                )
+            })
+            .collect();
+        r.set_dump(&dump(&ifaces));
+        let run = r.run_cmd(
+            r.cli_command(&["hotplug"])
+                .env("ACTION", action)
+                .env("INTERFACE", format!("wan{}_6", i + 1)),
+        );
+        let mut want: Vec<(String, String, u64)> = (0..UPLINKS)
+            .filter(|&j| up[j])
+            .map(|j| (format!("wan{}", j + 1), gw[j].clone(), weight[j]))
+            .collect();
+        want.sort();
+        let resilient = mode == "resilient";
+        if want.len() == 1 && !resilient {
+            // A one-leg multipath route is a plain route, which has no weight; a resilient
+            // group keeps its member's.
+            want[0].2 = 1;
+        }
+        let have = r.legs("-6", "2000::/3");
+        let objects = r.our_objects().len();
+        let want_objects = if want.is_empty() || !resilient {
+            0
+        } else {
+            want.len() + 1
+        };
+        if run.code != 0 || have != want || objects != want_objects {
+            mismatches.push(format!(
+                "step {step} ({action} wan{}_6): exit {} {}; kernel {have:?} / {objects} objects, wanted {want:?} / {want_objects}",
+                i + 1,
+                run.code,
+                run.stderr.trim()
+            ));
+        }
+    }
+    eprintln!(
+        "{mode}: {STEPS} steps (ifup {}, ifdown {}, gateway changes {}, weight changes {}): {} mismatches",
+        actions[0],
+        actions[1],
+        actions[2],
+        actions[3],
+        mismatches.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
