@@ -1811,3 +1811,404 @@ fn flap_storm(tag: &str, mode: &str) {
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// How a hostile-input case is run.
+enum Via {
+    /// A hotplug event through hotplug-call.
+    Event,
+    /// The binary with exactly these hotplug variables (`None`: unset).
+    Env(Option<&'static str>, Option<&'static str>),
+}
+
+#[test]
+fn hostile_input_is_an_error_or_a_documented_skip_and_never_changes_the_kernel() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("hostile", 2);
+    let good = v6_dump(&[true, true]);
+    let good_config = shipped_with_mode("auto");
+    r.set_config(&good_config);
+    r.set_dump(&good);
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    let before = r.kernel_state();
+    // The two good uplinks and a third, broken one: skipping it leaves the route as it is.
+    let with = |broken: &str| {
+        let mut ifaces: Vec<String> = (1..=2)
+            .map(|i| {
+                v6_uplink(
+                    &format!("wan{i}_6"),
+                    &format!("wan{i}"),
+                    &format!("fe80::{i}"),
+                    true,
+                )
+            })
+            .collect();
+        ifaces.push(broken.to_string());
+        dump(&ifaces).into_bytes()
+    };
+    let huge = {
+        let mut d = b"{\"interface\":[],\"pad\":\"".to_vec();
+        d.resize(10 << 20, b'a');
+        d.extend_from_slice(b"\"}");
+        d
+    };
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    // (case, dump bytes, config, ubus script, how it runs, exit code, what stderr must say)
+    type Case = (
+        &'static str,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<String>,
+        Via,
+        i32,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "truncated dump",
+            Some(good.as_bytes()[..good.len() / 3].to_vec()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "not valid JSON",
+        ),
+        (
+            "a 10 MB dump",
+            Some(huge),
+            None,
+            None,
+            Via::Event,
+            3,
+            "larger than 4194304 bytes",
+        ),
+        (
+            "binary garbage for a dump",
+            Some(garbage.clone()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "a dump that is an array",
+            Some(b"[]".to_vec()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "interface is an object",
+            Some(br#"{"interface":{}}"#.to_vec()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "an interface that is a number",
+            Some(br#"{"interface":[1]}"#.to_vec()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "an interface without a name",
+            Some(br#"{"interface":[{"up":true}]}"#.to_vec()),
+            None,
+            None,
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "up is a string: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":"yes","proto":"dhcpv6","l3_device":"wan1"}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: unreadable state",
+        ),
+        (
+            "l3_device is a number: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":true,"proto":"dhcpv6","l3_device":7}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: unreadable state",
+        ),
+        (
+            "route is an object: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":true,"proto":"dhcpv6","l3_device":"wan1","route":{}}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: unreadable state",
+        ),
+        (
+            "an invalid gateway: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":true,"proto":"dhcpv6","l3_device":"wan1","route":[{"target":"::","mask":0,"nexthop":"fe80::zz"}]}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: gateway 'fe80::zz'",
+        ),
+        (
+            "a masked gateway: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":true,"proto":"dhcpv6","l3_device":"wan1","route":[{"target":"::","mask":0,"nexthop":"fe80::xxxx:1"}]}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: gateway 'fe80::xxxx:1'",
+        ),
+        (
+            "an IPv4 gateway in an IPv6 group: skipped",
+            Some(with(
+                r#"{"interface":"wan3_6","up":true,"proto":"dhcpv6","l3_device":"wan1","route":[{"target":"::","mask":0,"nexthop":"192.0.2.1"}]}"#,
+            )),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: ",
+        ),
+        (
+            "a device the kernel lacks: skipped",
+            Some(with(&v6_uplink("wan3_6", "wan9", "fe80::9", true))),
+            None,
+            None,
+            Via::Event,
+            0,
+            "wan3_6 left out: device wan9 does not exist",
+        ),
+        (
+            "weight 0",
+            None,
+            Some(format!(
+                "{good_config}\nconfig member\n\toption interface 'wan1_6'\n\toption weight '0'\n"
+            )),
+            None,
+            Via::Event,
+            3,
+            "weight '0' is not a number from 1 to 256",
+        ),
+        (
+            "weight 257",
+            None,
+            Some(format!(
+                "{good_config}\nconfig member\n\toption interface 'wan1_6'\n\toption weight '257'\n"
+            )),
+            None,
+            Via::Event,
+            3,
+            "weight '257'",
+        ),
+        (
+            "a negative weight",
+            None,
+            Some(format!(
+                "{good_config}\nconfig member\n\toption interface 'wan1_6'\n\toption weight '-1'\n"
+            )),
+            None,
+            Via::Event,
+            3,
+            "weight '-1'",
+        ),
+        (
+            "metric 2^32",
+            None,
+            Some(good_config.replace("option metric '1024'", "option metric '4294967296'")),
+            None,
+            Via::Event,
+            3,
+            "metric '4294967296'",
+        ),
+        (
+            "table 0",
+            None,
+            Some(good_config.replace("option table 'main'", "option table '0'")),
+            None,
+            Via::Event,
+            3,
+            "table '0'",
+        ),
+        (
+            "a masked target",
+            None,
+            Some(good_config.replace("'2000::/3'", "'2001:xxx::/3'")),
+            None,
+            Via::Event,
+            3,
+            "target '2001:xxx::/3'",
+        ),
+        (
+            "a target with host bits",
+            None,
+            Some(good_config.replace("'2000::/3'", "'2001:db8::1/3'")),
+            None,
+            Via::Event,
+            3,
+            "has host bits set",
+        ),
+        (
+            "65536 buckets",
+            None,
+            Some(good_config.replace("#option buckets '128'", "option buckets '65536'")),
+            None,
+            Via::Event,
+            3,
+            "buckets '65536'",
+        ),
+        (
+            "an unterminated quote",
+            None,
+            Some("config group 'v6\n\toption target '2000::/3'\n".into()),
+            None,
+            Via::Event,
+            3,
+            "unterminated",
+        ),
+        (
+            "binary garbage for a config",
+            None,
+            Some(String::from_utf8_lossy(&garbage).into_owned()),
+            None,
+            Via::Event,
+            3,
+            "/etc/config/ecmp-hotplug:",
+        ),
+        (
+            "ubus prints garbage",
+            None,
+            None,
+            Some("printf 'Command failed: \\001\\377 oops'".into()),
+            Via::Event,
+            3,
+            "interface state:",
+        ),
+        (
+            "ubus prints nothing",
+            None,
+            None,
+            Some("exit 0".into()),
+            Via::Event,
+            3,
+            "dump is empty",
+        ),
+        (
+            "no ACTION",
+            None,
+            None,
+            None,
+            Via::Env(None, Some("wan1_6")),
+            3,
+            "ACTION",
+        ),
+        (
+            "an empty ACTION",
+            None,
+            None,
+            None,
+            Via::Env(Some(""), Some("wan1_6")),
+            3,
+            "ACTION",
+        ),
+        (
+            "no INTERFACE",
+            None,
+            None,
+            None,
+            Via::Env(Some("ifup"), None),
+            3,
+            "INTERFACE",
+        ),
+        (
+            "an empty INTERFACE",
+            None,
+            None,
+            None,
+            Via::Env(Some("ifup"), Some("")),
+            3,
+            "INTERFACE",
+        ),
+        (
+            "an action nobody sends: ignored",
+            None,
+            None,
+            None,
+            Via::Env(Some("ifup;reboot"), Some("wan1_6")),
+            0,
+            "",
+        ),
+    ];
+    let mut ok_cases = 0;
+    for (case, dump_bytes, config, ubus, via, code, msg) in cases {
+        fs::write(
+            r.path("dump.json"),
+            dump_bytes.unwrap_or_else(|| good.clone().into_bytes()),
+        )
+        .unwrap();
+        r.set_config(config.as_deref().unwrap_or(&good_config));
+        match ubus {
+            Some(script) => r.set_ubus(&script),
+            None => r.ubus_prints_dump(),
+        }
+        let run = match via {
+            Via::Event => r.hotplug("ifdown", "wan1_6", None),
+            Via::Env(action, interface) => {
+                let mut cmd = r.cli_command(&["hotplug"]);
+                cmd.env_remove("ACTION").env_remove("INTERFACE");
+                if let Some(a) = action {
+                    cmd.env("ACTION", a);
+                }
+                if let Some(i) = interface {
+                    cmd.env("INTERFACE", i);
+                }
+                r.run_cmd(&mut cmd)
+            }
+        };
+        assert!(!run.stderr.contains("panicked"), "{case}: {}", run.stderr);
+        assert_eq!(run.code, code, "{case}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(msg),
+            "{case}: wanted {msg:?} in:\n{}",
+            run.stderr
+        );
+        if code != 0 {
+            let last = run.stderr.trim_end().lines().last().unwrap_or("");
+            assert!(
+                last.starts_with("ecmp-hotplug: ") && last.contains(msg),
+                "{case}: the error is not one line naming it: {last:?}"
+            );
+        }
+        assert_eq!(r.kernel_state(), before, "{case}: the kernel changed");
+        ok_cases += 1;
+    }
+    eprintln!(
+        "{ok_cases} hostile inputs: each an error or a documented skip, the kernel unchanged"
+    );
+}
