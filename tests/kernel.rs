@@ -2212,3 +2212,116 @@ fn hostile_input_is_an_error_or_a_documented_skip_and_never_changes_the_kernel()
         "{ok_cases} hostile inputs: each an error or a documented skip, the kernel unchanged"
     );
 }
+
+/// Everything in the namespace that isn't ecmp-hotplug's: routes of every table but the
+/// kernel's own, and nexthop objects, as `ip` prints them.
+fn foreign_state(r: &Router) -> String {
+    let mut s = String::new();
+    for family in ["-4", "-6"] {
+        for line in r.ip(&[family, "route", "show", "table", "all"]).lines() {
+            if !line.contains("proto 236")
+                && !line.contains("proto kernel")
+                && !line.starts_with('\t')
+            {
+                s += line;
+                s.push('\n');
+            }
+        }
+    }
+    for line in r.ip(&["nexthop", "show"]).lines() {
+        if !line.contains("proto 236") {
+            s += line;
+            s.push('\n');
+        }
+    }
+    s
+}
+
+#[test]
+fn resilient_and_multipath_never_touch_anything_without_protocol_236() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("foreign-all", 3);
+    r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan1"]);
+    r.ip(&["addr", "add", "198.51.100.10/24", "dev", "wan2"]);
+    // Someone else's routes beside every key the groups use, in both tables, both families,
+    // and someone else's nexthop objects, one of them in our id range.
+    for route in [
+        "-6 route add 2000::/3 via fe80::9 dev wan3 metric 1025 proto static",
+        "-6 route add 2000::/3 via fe80::9 dev wan3 metric 1024 table 100 proto static",
+        "-6 route add ::/0 via fe80::9 dev wan3 metric 1024 proto static",
+        "-6 route add 2000::/3 from 2001:db8::/56 via fe80::9 dev wan3 metric 1024 proto static",
+        "-4 route add 0.0.0.0/0 via 192.0.2.1 dev wan1 metric 10 proto static",
+        "-4 route add 0.0.0.0/0 via 192.0.2.1 dev wan1 table 100 metric 5 proto static",
+        "nexthop add id 77 via fe80::77 dev wan3 proto static",
+        "nexthop add id 3959422979 via fe80::78 dev wan3 proto 4",
+        "nexthop add id 78 group 77 proto static",
+    ] {
+        r.ip(&route.split(' ').collect::<Vec<_>>());
+    }
+    let theirs = foreign_state(&r);
+    let config = |mode: &str, enabled: &str| {
+        format!(
+            "config globals\n\toption enabled '{enabled}'\n\toption mode '{mode}'\n\n\
+             config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
+             config group 'v6t'\n\toption target '2000::/3'\n\toption table '100'\n\toption metric '1000'\n\tlist proto 'dhcpv6'\n\n\
+             config group 'v4'\n\toption target '0.0.0.0/0'\n\toption table '100'\n\tlist proto 'dhcp'\n"
+        )
+    };
+    let mut ifaces: Vec<String> = (1..=3)
+        .map(|i| {
+            v6_uplink(
+                &format!("wan{i}_6"),
+                &format!("wan{i}"),
+                &format!("fe80::{i}"),
+                true,
+            )
+        })
+        .collect();
+    ifaces.push(v4_uplink("wana", "wan1", "192.0.2.1"));
+    ifaces.push(v4_uplink("wanb", "wan2", "198.51.100.1"));
+    let everyone = dump(&ifaces);
+    let steps: Vec<(&str, String, String)> = vec![
+        (
+            "all up, resilient",
+            config("resilient", "1"),
+            everyone.clone(),
+        ),
+        (
+            "one down",
+            config("resilient", "1"),
+            everyone.replace(
+                r#""interface":"wan2_6","up":true"#,
+                r#""interface":"wan2_6","up":false"#,
+            ),
+        ),
+        ("multipath", config("multipath", "1"), everyone.clone()),
+        ("auto", config("auto", "1"), everyone.clone()),
+        ("all down", config("auto", "1"), dump(&[])),
+        ("all up again", config("auto", "1"), everyone.clone()),
+        ("enabled 0", config("auto", "0"), everyone.clone()),
+    ];
+    for (step, cfg, d) in steps {
+        r.set_config(&cfg);
+        r.set_dump(&d);
+        let run = r.hotplug("ifupdate", "wan1_6", Some("wan1"));
+        assert_eq!(run.code, 0, "{step}: {}", run.stderr);
+        assert_eq!(
+            foreign_state(&r),
+            theirs,
+            "{step}: something not ours changed"
+        );
+    }
+    assert!(
+        r.ip(&["nexthop", "show"])
+            .lines()
+            .all(|l| !l.contains("proto 236"))
+    );
+    r.set_config(&config("auto", "1"));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(r.cli(&["flush"]).code, 0);
+    assert_eq!(foreign_state(&r), theirs, "flush");
+    let ours = r.ip(&["route", "show", "table", "all", "proto", "236"]);
+    assert!(ours.trim().is_empty(), "{ours}");
+}
