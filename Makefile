@@ -3,7 +3,7 @@ CARGO ?= cargo
 # Router builds: one OpenWrt architecture, or all five when unset (openwrt/build.sh).
 ARCH ?=
 
-.PHONY: all build test unit lint demo bench dist size-check qemu-test ipk clean
+.PHONY: all build test unit lint demo bench dist size-check qemu-test ipk fuzz clean
 
 all: build
 
@@ -46,6 +46,21 @@ qemu-test:
 # dist/ecmp-hotplug_<version>_<arch>.ipk, opkg's format, without the SDK.
 ipk:
 	openwrt/build.sh ipk $(ARCH)
+
+# Fuzzing with cargo-fuzz (nightly, libFuzzer): each target for FUZZ_SECONDS from its seeds in
+# tests/fuzz/seeds; CI runs a short smoke. A crash fails and leaves its input in
+# tests/fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS = dump uci netlink
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t; log=target/fuzz-$$t.log; \
+		if $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz $$t target/fuzz-corpus/$$t tests/fuzz/seeds/$$t \
+			-- -max_total_time=$(FUZZ_SECONDS) >$$log 2>&1; \
+		then echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $$log), no crash"; \
+		else cat $$log; exit 1; fi; \
+	done
 
 clean:
 	$(CARGO) clean
