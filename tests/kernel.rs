@@ -185,12 +185,15 @@ impl Router {
                 d = self.dir.display()
             )
         };
-        let mut env = format!("ACTION={action} INTERFACE={interface}");
-        if let Some(dev) = device {
-            env.push_str(&format!(" DEVICE={dev}"));
-        }
+        // The event's variables travel in the environment, never spliced into the script, so
+        // names with shell syntax in them reach the binary as they are.
+        let device_var = if device.is_some() {
+            "DEVICE=\"$EV_DEVICE\""
+        } else {
+            ""
+        };
         let script = format!(
-            "set -e; {}; {}; mount --bind {lock} /var/lock; exec env -i {env} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
+            "set -e; {}; {}; mount --bind {lock} /var/lock; exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
             overlay("/etc", "etc"),
             overlay("/usr/sbin", "sbin"),
             lock = self.path("lock").display(),
@@ -200,7 +203,10 @@ impl Router {
         let mut cmd = Command::new("ip");
         cmd.args([
             "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
-        ]);
+        ])
+        .env("EV_ACTION", action)
+        .env("EV_INTERFACE", interface)
+        .env("EV_DEVICE", device.unwrap_or(""));
         cmd
     }
 
@@ -2208,6 +2214,28 @@ fn hostile_input_is_an_error_or_a_documented_skip_and_never_changes_the_kernel()
         assert_eq!(r.kernel_state(), before, "{case}: the kernel changed");
         ok_cases += 1;
     }
+    // Shell syntax in names that end up in logs, status and /proc paths runs nothing.
+    let pwned = r.path("pwned");
+    let touch = format!("touch {}", pwned.display());
+    let evil = format!(
+        r#"{{"interface":"wan3_6;{touch}","up":true,"proto":"dhcpv6","l3_device":"$({touch})","route":[{{"target":"::","mask":0,"nexthop":"fe80::3"}}]}}"#
+    );
+    fs::write(r.path("dump.json"), with(&evil)).unwrap();
+    r.set_config(&good_config);
+    r.ubus_prints_dump();
+    let run = r.hotplug(
+        "ifup",
+        &format!("wan3_6;{touch}"),
+        Some(&format!("`{touch}`")),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert_eq!(r.cli(&["status"]).code, 0);
+    assert!(
+        !pwned.exists(),
+        "a name from the dump or the environment was run"
+    );
+    assert_eq!(r.kernel_state(), before);
     eprintln!(
         "{ok_cases} hostile inputs: each an error or a documented skip, the kernel unchanged"
     );
