@@ -1649,7 +1649,9 @@ fn the_lock_wait_is_bounded_and_a_killed_runs_lock_frees_at_once() {
     r.set_dump(&v6_dump(&[true, true]));
     // Someone holds the lock and doesn't let go: the run gives up after its 10 s bound with
     // exit 4 and changes nothing.
+    // -o: only flock itself holds the lock, so killing it frees it.
     let holder = Command::new("flock")
+        .arg("-o")
         .arg(r.path("lock/ecmp-hotplug.lock"))
         .args(["sleep", "30"])
         .spawn()
