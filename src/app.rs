@@ -569,13 +569,18 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
             }),
             Change::Delete { route, .. } => kernel.delete(route).map_err(|e| e.to_string()),
             Change::WriteObject { object, create, .. } => {
-                if let ObjectKind::Group { members, .. } = &object.kind {
-                    let left = members.iter().filter(|m| !refused.contains(&m.0)).count();
-                    if left < members.len() {
-                        what = format!("{what} ({} refused)", members.len() - left);
-                    }
+                let (object, dropped) = without_refused(object, &refused);
+                if dropped > 0 {
+                    what = format!("{what} ({dropped} refused)");
                 }
-                write_object(kernel, object, *create, &refused)
+                match &object.kind {
+                    ObjectKind::Group { members, .. } if members.is_empty() => {
+                        Err("the kernel took none of its nexthops".into())
+                    }
+                    _ => kernel
+                        .write_object(&object, *create)
+                        .map_err(|e| e.to_string()),
+                }
             }
             Change::DeleteObject { object, .. } => {
                 kernel.delete_object(object.id).map_err(|e| e.to_string())
@@ -599,40 +604,17 @@ fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -
     errors
 }
 
-/// Writes a nexthop object; a group goes without the legs in `refused`, and not at all when
-/// none is left.
-fn write_object(
-    kernel: &mut Kernel,
-    object: &Object,
-    create: bool,
-    refused: &[u32],
-) -> Result<(), String> {
-    let written = match &object.kind {
-        ObjectKind::Group { members, resilient }
-            if members.iter().any(|m| refused.contains(&m.0)) =>
-        {
-            let members: Vec<_> = members
-                .iter()
-                .filter(|m| !refused.contains(&m.0))
-                .copied()
-                .collect();
-            if members.is_empty() {
-                return Err("the kernel took none of its nexthops".into());
-            }
-            kernel.write_object(
-                &Object {
-                    kind: ObjectKind::Group {
-                        members,
-                        resilient: *resilient,
-                    },
-                    ..object.clone()
-                },
-                create,
-            )
-        }
-        _ => kernel.write_object(object, create),
-    };
-    written.map_err(|e| e.to_string())
+/// `object` as it is written this run: a group without the legs in `refused`; and how many
+/// it lost.
+fn without_refused(object: &Object, refused: &[u32]) -> (Object, usize) {
+    let mut object = object.clone();
+    let mut dropped = 0;
+    if let ObjectKind::Group { members, .. } = &mut object.kind {
+        let before = members.len();
+        members.retain(|m| !refused.contains(&m.0));
+        dropped = before - members.len();
+    }
+    (object, dropped)
 }
 
 /// Writes `route`. When the kernel refuses a multipath route as a whole, the legs it takes are
