@@ -72,8 +72,7 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn open() -> Result<Kernel, KernelError> {
-        let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
-            .map_err(|e| socket_error("socket", e))?;
+        let socket = route_socket()?;
         // The kernel's own words ("Nexthop device is not up") make better errors; kernels
         // before 4.12 don't have them, which is fine.
         let _ = socket.enable_ext_ack(true);
@@ -198,12 +197,8 @@ impl Kernel {
         seq: u32,
         mut each: impl FnMut(Header, &[u8]) -> Result<(), KernelError>,
     ) -> Result<(), KernelError> {
-        let (len, _) = loop {
-            match self.socket.recv(&mut self.buf[..], Msg::empty()) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other.map_err(|e| socket_error("receive", e))?,
-            }
-        };
+        let len = recv(&self.socket, &mut self.buf, Msg::empty())
+            .map_err(|e| socket_error("receive", e))?;
         for (header, payload) in wire::messages(self.buf.get(..len).unwrap_or_default())? {
             if header.seq == seq {
                 each(header, payload)?;
@@ -311,8 +306,7 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn open() -> Result<Monitor, KernelError> {
-        let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
-            .map_err(|e| socket_error("socket", e))?;
+        let socket = route_socket()?;
         socket
             .add_mcast_membership(Groups::new_groups(&[RTNLGRP_LINK, RTNLGRP_NEXTHOP]))
             .map_err(|e| socket_error("joining the link and nexthop groups", e))?;
@@ -326,14 +320,11 @@ impl Monitor {
     /// empty list when none is queued.
     pub fn events(&mut self, wait: bool) -> Result<Vec<KernelEvent>, KernelError> {
         let flags = if wait { Msg::empty() } else { Msg::DONTWAIT };
-        let len = loop {
-            match self.socket.recv(&mut self.buf[..], flags) {
-                Ok((len, _)) => break len,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
-                Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Ok(vec![KernelEvent::Lost]),
-                Err(e) => return Err(socket_error("receive", e)),
-            }
+        let len = match recv(&self.socket, &mut self.buf, flags) {
+            Ok(len) => len,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
+            Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Ok(vec![KernelEvent::Lost]),
+            Err(e) => return Err(socket_error("receive", e)),
         };
         let mut events = Vec::new();
         for (header, payload) in wire::messages(self.buf.get(..len).unwrap_or_default())? {
@@ -357,6 +348,21 @@ impl Monitor {
             }
         }
         Ok(events)
+    }
+}
+
+/// An rtnetlink socket, for requests (`Kernel`) or events (`Monitor`).
+fn route_socket() -> Result<NlSocket, KernelError> {
+    NlSocket::connect(NlFamily::Route, None, Groups::empty()).map_err(|e| socket_error("socket", e))
+}
+
+/// One datagram into `buf`, its length; a signal doesn't end the wait.
+fn recv(socket: &NlSocket, buf: &mut [u8], flags: Msg) -> io::Result<usize> {
+    loop {
+        match socket.recv(&mut *buf, flags) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(|(len, _)| len),
+        }
     }
 }
 
