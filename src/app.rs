@@ -13,9 +13,9 @@ use log::{debug, error, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::netlink::{self, Kernel, KernelError, KernelEvent, Monitor};
-use crate::plan::{self, Change, Changes, Conflict, Desired};
+use crate::plan::{self, Change, Changes, Conflict, Desired, Hint};
 use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, ProtocolName, Route};
 use crate::status;
 use crate::{lock, ubus};
@@ -98,7 +98,7 @@ impl From<KernelError> for Error {
 pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
     match command {
         Command::Hotplug => hotplug(opts),
-        Command::Sync => reconcile(opts),
+        Command::Sync => reconcile(opts, &[], &mut None),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
         Command::Watch => watch(opts),
@@ -112,7 +112,18 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         return Ok(());
     }
     debug!("event: {event}");
-    reconcile(opts)
+    // The interface an event takes down may have lost its leg to the kernel already (with
+    // its device's carrier); the event is then the only word of it for the log.
+    let hints: Vec<Hint> = match (&event.action, &event.interface) {
+        (Action::Ifdown | Action::IfupFailed | Action::Disconnected, Some(interface)) => {
+            vec![Hint {
+                group: None,
+                interface: interface.clone(),
+            }]
+        }
+        _ => Vec::new(),
+    };
+    reconcile(opts, &hints, &mut None)
 }
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
@@ -206,9 +217,10 @@ fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
 const NO_RESILIENT_ENV: &str = "ECMP_HOTPLUG_NO_RESILIENT";
 
 /// Whether `auto` groups get resilient nexthop groups this run. An installed resilient group
-/// of ours answers it; otherwise the kernel is asked by trying, once, when a group may
-/// need it. `probe: false` (status, dry runs) never writes: without a group of ours to go
-/// by it assumes a kernel with nexthop objects has them, unless an `auto` group's route is
+/// of ours answers it; otherwise the kernel is asked by trying, once, when a group that may
+/// use one has a member to install (`probe`). Without asking (status, dry runs, nothing to
+/// install, or a try the kernel refused for another reason than the answer) it goes by what
+/// is installed: a kernel with nexthop objects has them, unless an `auto` group's route is
 /// already a multipath one of ours.
 fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Result<bool, Error> {
     let config = &snap.config;
@@ -235,15 +247,22 @@ fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Resul
     }) {
         return Ok(true);
     }
-    if !probe {
-        let fell_back = config.groups.iter().any(|g| {
+    let fell_back = || {
+        !config.groups.iter().any(|g| {
             g.mode(config) == Mode::Auto
                 && snap
                     .installed
                     .iter()
                     .any(|r| r.is_owned() && r.holds(&g.key) && r.nh_id.is_none())
-        });
-        return Ok(!fell_back);
+        })
+    };
+    // Members as multipath would have them (it keeps those without carrier): none means the
+    // answer changes nothing this run (early boot, `network restart`), so don't ask.
+    let to_install = plan::desired(&snap.dump, config, &snap.links, false)
+        .iter()
+        .any(|d| d.group.mode(config) != Mode::Multipath && !d.members.is_empty());
+    if !probe || !to_install {
+        return Ok(fell_back());
     }
     // What a killed probe left behind is ours and in the way; anything else there is not.
     for id in [plan::PROBE_GROUP, plan::PROBE_LEG] {
@@ -254,22 +273,63 @@ fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Resul
                     "nexthop id {id} is held by an object of proto {}: can't try resilient groups",
                     ProtocolName(o.protocol)
                 );
-                return Ok(false);
+                return Ok(fell_back());
             }
             None => {}
         }
     }
-    // A probe that fails for another reason (its blackhole lives on `lo`, which must be up)
-    // tells nothing: multipath for this run, and the next run asks again.
+    // A refusal for another reason (a full table, …) tells nothing about resilient groups:
+    // go by what is installed, and the next run asks again.
     kernel
         .takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)
         .or_else(|e| {
             warn!("could not try a resilient nexthop group: {e}");
-            Ok(false)
+            Ok(fell_back())
         })
 }
 
-fn reconcile(opts: &Options) -> Result<(), Error> {
+/// What a reconcile saw, for `watch`: who was in each group, and where a default route
+/// matters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// (group, interface, device index) of every member.
+    members: Vec<(String, String, u32)>,
+    /// The devices of every group's candidates.
+    devices: Vec<u32>,
+}
+
+impl Seen {
+    fn of(desired: &[Desired]) -> Seen {
+        let mut seen = Seen::default();
+        for d in desired {
+            for m in &d.members {
+                seen.members
+                    .push((d.group.name.clone(), m.interface.clone(), m.nexthop.ifindex));
+            }
+            for device in d.devices() {
+                if !seen.devices.contains(&device) {
+                    seen.devices.push(device);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every member this saw, as hints for the next run.
+    fn hints(&self) -> Vec<Hint> {
+        self.members
+            .iter()
+            .map(|(group, interface, _)| Hint {
+                group: Some(group.clone()),
+                interface: interface.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Reads everything, plans and applies. `hints` name who may have just left a group (for the
+/// log); `seen`, when the plan was made, receives what it saw.
+fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel)?;
@@ -289,6 +349,7 @@ fn reconcile(opts: &Options) -> Result<(), Error> {
     }
     let desired = plan::desired(&snap.dump, &snap.config, &snap.links, resilient);
     warn_skipped(&desired);
+    *seen = Some(Seen::of(&desired));
     let mut errors = Vec::new();
     if snap.config.enabled {
         if let Err(e) = apply_hash_policy(&snap.config, opts.dry_run) {
@@ -301,6 +362,19 @@ fn reconcile(opts: &Options) -> Result<(), Error> {
         }
     }
     let changes = plan::changes(&desired, &snap.installed, snap.objects());
+    let departures = plan::departures(
+        &desired,
+        &snap.installed,
+        snap.objects(),
+        &snap.links,
+        hints,
+    );
+    for departure in departures
+        .iter()
+        .filter(|d| !changes.conflicts.iter().any(|c| c.group() == d.group))
+    {
+        info!("{departure}");
+    }
     errors.extend(apply(&mut kernel, &changes, &snap.links, opts.dry_run));
     if errors.is_empty() {
         Ok(())
@@ -367,23 +441,37 @@ fn settle(
 /// reconciles once for all of them.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Reconciles at start, then whenever a device's carrier changes, a device goes away, someone
+/// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
+/// default route on a device of a group's candidates appears, changes or goes away, someone
 /// deletes a nexthop object of ours, or events were lost. In between it sleeps in `recv`:
 /// no timer, no polling. Failed reconciles are logged and the next event tries again; only
 /// losing the netlink socket ends it (procd starts it again).
 fn watch(opts: &Options) -> Result<(), Error> {
     let mut monitor = Monitor::open()?;
     let mut carrier = Kernel::open()?.links()?.carriers();
-    info!("watching link and nexthop events");
+    info!("watching link, route and nexthop events");
     let mut why = "start";
+    let mut seen: Option<Seen> = None;
     loop {
         debug!("reconciling: {why}");
-        if let Err(e) = reconcile(opts) {
+        // The members of the last run may have lost their legs to the kernel since (carrier,
+        // device gone): they are named for the log. The kernel's link notification can come
+        // up to a second after the carrier and the leg went (linkwatch), so this goes by who
+        // was a member, not by which events came.
+        let before = seen.take();
+        let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
+        if let Err(e) = reconcile(opts, &hints, &mut seen) {
             error!("{e}");
         }
+        // A run that could not plan keeps what the last one saw.
+        seen = seen.or(before);
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: seen.as_ref(),
+        };
         why = loop {
             let events = monitor.events(true)?;
-            if let Some(why) = worth_a_run(&events, &mut carrier) {
+            if let Some(why) = wake.worth_a_run(&events) {
                 break why;
             }
         };
@@ -393,44 +481,62 @@ fn watch(opts: &Options) -> Result<(), Error> {
             if events.is_empty() {
                 break;
             }
-            worth_a_run(&events, &mut carrier);
+            wake.worth_a_run(&events);
         }
     }
 }
 
-/// Whether `events` call for a reconcile, and why; keeps `carrier` (index, has carrier) up
-/// to date.
-fn worth_a_run(events: &[KernelEvent], carrier: &mut Vec<(u32, bool)>) -> Option<&'static str> {
-    let mut why = None;
-    for event in events {
-        let reason = match *event {
-            KernelEvent::Link {
-                index,
-                carrier: now,
-            } => match carrier.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, before)) if *before == now => None,
-                Some((_, before)) => {
-                    *before = now;
-                    Some("a device's carrier changed")
+/// What `watch` goes by between runs: each device's carrier, and what the last run saw.
+struct Wake<'a> {
+    /// (index, has carrier) of every device.
+    carrier: &'a mut Vec<(u32, bool)>,
+    seen: Option<&'a Seen>,
+}
+
+impl Wake<'_> {
+    /// Whether `events` call for a reconcile, and why.
+    fn worth_a_run(&mut self, events: &[KernelEvent]) -> Option<&'static str> {
+        let mut why = None;
+        for event in events {
+            let reason = match event {
+                KernelEvent::Link {
+                    index,
+                    carrier: now,
+                } => match self.carrier.iter_mut().find(|(i, _)| i == index) {
+                    Some((_, before)) if before == now => None,
+                    Some((_, before)) => {
+                        *before = *now;
+                        Some("a device's carrier changed")
+                    }
+                    None => {
+                        self.carrier.push((*index, *now));
+                        now.then_some("a new device")
+                    }
+                },
+                KernelEvent::LinkGone { index } => {
+                    self.carrier.retain(|(i, _)| i != index);
+                    Some("a device went away")
                 }
-                None => {
-                    carrier.push((index, now));
-                    now.then_some("a new device")
+                // Its own probe comes and goes on every run that asks the kernel.
+                KernelEvent::ObjectGone { id, protocol }
+                    if *protocol == PROTOCOL
+                        && *id != plan::PROBE_GROUP
+                        && *id != plan::PROBE_LEG =>
+                {
+                    Some("a nexthop of ours was deleted")
                 }
-            },
-            KernelEvent::LinkGone { index } => {
-                carrier.retain(|(i, _)| *i != index);
-                Some("a device went away")
-            }
-            KernelEvent::ObjectGone { protocol, .. } if protocol == PROTOCOL => {
-                Some("a nexthop of ours was deleted")
-            }
-            KernelEvent::ObjectGone { .. } => None,
-            KernelEvent::Lost => Some("netlink events were lost"),
-        };
-        why = why.or(reason);
+                KernelEvent::ObjectGone { .. } => None,
+                // Without a plan yet (the first run failed), any device may matter.
+                KernelEvent::DefaultRoute { devices } => devices
+                    .iter()
+                    .any(|d| self.seen.is_none_or(|s| s.devices.contains(d)))
+                    .then_some("a default route of a group's candidate changed"),
+                KernelEvent::Lost => Some("netlink events were lost"),
+            };
+            why = why.or(reason);
+        }
+        why
     }
-    why
 }
 
 fn flush(opts: &Options) -> Result<(), Error> {
@@ -690,16 +796,11 @@ fn describe_object(object: &Object, links: &Links) -> String {
     match &object.kind {
         ObjectKind::Leg {
             ifindex, gateway, ..
-        } => {
-            let dev = links.name(*ifindex).unwrap_or("?");
-            match gateway {
-                Some(gw) => format!("{} via {gw} dev {dev}", object.id),
-                None => format!("{} dev {dev}", object.id),
-            }
-        }
-        ObjectKind::Group { members, .. } => {
-            format!("group {} of {} nexthops", object.id, members.len())
-        }
+        } => format!("{} {}", object.id, links.leg(*ifindex, *gateway)),
+        ObjectKind::Group { members, .. } => match members.len() {
+            1 => format!("group {} of 1 nexthop", object.id),
+            n => format!("group {} of {n} nexthops", object.id),
+        },
         ObjectKind::Other => object.id.to_string(),
     }
 }
@@ -711,21 +812,86 @@ mod tests {
     #[test]
     fn watch_reconciles_on_carrier_changes_removals_and_our_deleted_objects_only() {
         let mut carrier = vec![(2, true), (3, true)];
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: None,
+        };
         let link = |index, carrier| KernelEvent::Link { index, carrier };
         // An MTU change or a repeat: nothing to do.
-        assert_eq!(worth_a_run(&[link(2, true)], &mut carrier), None);
-        assert!(worth_a_run(&[link(2, false)], &mut carrier).is_some());
-        assert_eq!(carrier, [(2, false), (3, true)]);
-        assert_eq!(worth_a_run(&[link(2, false)], &mut carrier), None);
-        assert!(worth_a_run(&[link(2, true)], &mut carrier).is_some());
+        assert_eq!(wake.worth_a_run(&[link(2, true)]), None);
+        assert!(wake.worth_a_run(&[link(2, false)]).is_some());
+        assert_eq!(wake.worth_a_run(&[link(2, false)]), None);
+        assert!(wake.worth_a_run(&[link(2, true)]).is_some());
         // A new device without carrier can't be a live member yet; with carrier it may be.
-        assert_eq!(worth_a_run(&[link(9, false)], &mut carrier), None);
-        assert!(worth_a_run(&[link(10, true)], &mut carrier).is_some());
-        assert!(worth_a_run(&[KernelEvent::LinkGone { index: 3 }], &mut carrier).is_some());
-        assert!(!carrier.iter().any(|(i, _)| *i == 3));
-        let gone = |protocol| KernelEvent::ObjectGone { id: 7, protocol };
-        assert_eq!(worth_a_run(&[gone(4)], &mut carrier), None);
-        assert!(worth_a_run(&[gone(PROTOCOL), gone(4)], &mut carrier).is_some());
-        assert!(worth_a_run(&[KernelEvent::Lost], &mut carrier).is_some());
+        assert_eq!(wake.worth_a_run(&[link(9, false)]), None);
+        assert!(wake.worth_a_run(&[link(10, true)]).is_some());
+        assert!(
+            wake.worth_a_run(&[KernelEvent::LinkGone { index: 3 }])
+                .is_some()
+        );
+        let gone = |id, protocol| KernelEvent::ObjectGone { id, protocol };
+        assert_eq!(wake.worth_a_run(&[gone(7, 4)]), None);
+        assert!(wake.worth_a_run(&[gone(7, PROTOCOL), gone(8, 4)]).is_some());
+        // Its own probe, removed by every run that asks the kernel, wakes nothing (or each
+        // run would wake the next).
+        assert_eq!(
+            wake.worth_a_run(&[
+                gone(plan::PROBE_GROUP, PROTOCOL),
+                gone(plan::PROBE_LEG, PROTOCOL)
+            ]),
+            None
+        );
+        assert!(wake.worth_a_run(&[KernelEvent::Lost]).is_some());
+        assert_eq!(carrier, [(2, true), (9, false), (10, true)]);
+    }
+
+    #[test]
+    fn watch_follows_default_routes_on_candidate_devices_only() {
+        let seen = Seen {
+            members: vec![
+                ("v6".into(), "wan1_6".into(), 2),
+                ("v6".into(), "wan2_6".into(), 3),
+            ],
+            devices: vec![2, 3, 5],
+        };
+        let mut carrier = vec![(2, true), (3, true), (4, true), (5, false)];
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: Some(&seen),
+        };
+        let default = |devices: &[u32]| KernelEvent::DefaultRoute {
+            devices: devices.to_vec(),
+        };
+        // A candidate's device, member or not (5: up, no gateway yet); not a LAN's or a VPN's.
+        assert!(wake.worth_a_run(&[default(&[3])]).is_some());
+        assert!(wake.worth_a_run(&[default(&[5])]).is_some());
+        assert_eq!(wake.worth_a_run(&[default(&[4])]), None);
+        assert_eq!(
+            wake.worth_a_run(&[default(&[])]),
+            None,
+            "unreachable default"
+        );
+        assert!(wake.worth_a_run(&[default(&[4, 2])]).is_some(), "multipath");
+        // Before any plan, every default route may matter.
+        let mut carrier = Vec::new();
+        let mut blind = Wake {
+            carrier: &mut carrier,
+            seen: None,
+        };
+        assert!(blind.worth_a_run(&[default(&[4])]).is_some());
+        // The next run is told who the members were.
+        assert_eq!(
+            seen.hints(),
+            [
+                Hint {
+                    group: Some("v6".into()),
+                    interface: "wan1_6".into()
+                },
+                Hint {
+                    group: Some("v6".into()),
+                    interface: "wan2_6".into()
+                }
+            ]
+        );
     }
 }

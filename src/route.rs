@@ -425,18 +425,22 @@ impl Links {
         }
         let legs: Vec<String> = nexthops
             .iter()
-            .map(|nh| {
-                let dev = match self.name(nh.ifindex) {
-                    Some(name) => name.to_string(),
-                    None => format!("if{}", nh.ifindex),
-                };
-                match nh.gateway {
-                    Some(gw) => format!("via {gw} dev {dev} weight {}", nh.weight),
-                    None => format!("dev {dev} weight {}", nh.weight),
-                }
-            })
+            .map(|nh| format!("{} weight {}", self.leg(nh.ifindex, nh.gateway), nh.weight))
             .collect();
         legs.join(", ")
+    }
+
+    /// One nexthop without its weight, as `ip nexthop` shows a leg: `via GW dev DEV`, or
+    /// `dev DEV` on-link.
+    pub fn leg(&self, ifindex: u32, gateway: Option<IpAddr>) -> String {
+        let dev = match self.name(ifindex) {
+            Some(name) => name.to_string(),
+            None => format!("if{ifindex}"),
+        };
+        match gateway {
+            Some(gw) => format!("via {gw} dev {dev}"),
+            None => format!("dev {dev}"),
+        }
     }
 }
 

@@ -1328,11 +1328,21 @@ impl Drop for Watch {
 
 impl Watch {
     fn start(r: &Router) -> Watch {
+        Watch::start_with(r, Stdio::null())
+    }
+
+    /// `watch` with its log (stderr, as run by hand) in `r`'s `watch.log`.
+    fn start_logging(r: &Router) -> Watch {
+        let log = fs::File::create(r.path("watch.log")).unwrap();
+        Watch::start_with(r, log.into())
+    }
+
+    fn start_with(r: &Router, stderr: Stdio) -> Watch {
         let dump = r.path("dump.json");
         let child = r
             .cli_command(&["--dump", dump.to_str().unwrap(), "watch"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         Watch(child)
@@ -2310,4 +2320,267 @@ fn resilient_and_multipath_never_touch_anything_without_protocol_236() {
     assert_eq!(foreign_state(&r), theirs, "flush");
     let ours = r.ip(&["route", "show", "table", "all", "proto", "236"]);
     assert!(ours.trim().is_empty(), "{ours}");
+}
+
+// ---- faults found against real OpenWrt components (issue 9) ----
+
+/// A kernel default route on `dev` as netifd installs an uplink's `::/0` (odhcp6c's router,
+/// `proto static`, netifd's metric for DHCPv6 uplinks).
+/// Each uplink has a metric of its own: IPv6 would make defaults at one metric siblings of
+/// one multipath route, and a replace of one would replace another's.
+fn netifd_default(r: &Router, dev: &str, gw: &str) {
+    let metric = format!("51{}", dev.trim_start_matches("wan"));
+    r.ip(&[
+        "-6", "route", "replace", "default", "via", gw, "dev", dev, "proto", "static", "metric",
+        &metric,
+    ]);
+}
+
+/// The gateway of `dev`'s leg in the resilient group at 2000::/3.
+fn leg_gateway(r: &Router, dev: &str) -> Option<String> {
+    let (_, members) = r.resilient_group("2000::/3");
+    let (id, _) = members.iter().find(|(_, d)| d == dev)?;
+    let objects = r.objects();
+    let leg = objects.iter().find(|o| o["id"] == *id)?;
+    leg["gateway"].as_str().map(str::to_string)
+}
+
+#[test]
+fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("gwmove", 3);
+    let gateways = ["fe80::1", "fe80::2", "fe80::3"];
+    for (i, gw) in gateways.iter().enumerate() {
+        netifd_default(&r, &format!("wan{}", i + 1), gw);
+    }
+    r.set_dump(&v6_dump(&[true; 3]));
+    let watch = Watch::start_logging(&r);
+    let bound = Duration::from_secs(2);
+    within(bound, "the group at start", || {
+        r.route("-6", "2000::/3").is_some() && r.resilient_group("2000::/3").1.len() == 3
+    });
+    let (group, _) = r.resilient_group("2000::/3");
+    // A new RA router on wan1, five times over: netifd's dump and the kernel's default move in
+    // place, and netifd sends no hotplug event (its route comparison ignores the nexthop).
+    let mut took = Vec::new();
+    for round in 0..5 {
+        let gw = format!("fe80::1:{round}");
+        r.set_dump(&v6_dump(&[true; 3]).replace("\"fe80::1\"", &format!("\"{gw}\"")));
+        netifd_default(&r, "wan1", &gw);
+        took.push(within(bound, "wan1's leg on the new gateway", || {
+            leg_gateway(&r, "wan1").as_deref() == Some(gw.as_str())
+        }));
+    }
+    took.sort();
+    eprintln!(
+        "leg followed the gateway in {:?} (median of 5), worst {:?}",
+        took[2], took[4]
+    );
+    // In place: the same group, the other legs untouched.
+    let (same, members) = r.resilient_group("2000::/3");
+    assert_eq!(same, group);
+    assert_eq!(members.len(), 3);
+    assert_eq!(leg_gateway(&r, "wan2").as_deref(), Some("fe80::2"));
+
+    // A default that goes away on a member's device (the dump's with it): the leg goes.
+    let no_default = v6_uplink("wan3_6", "wan3", "fe80::3", true)
+        .lines()
+        .filter(|l| !l.contains(r#""target":"::","mask":0"#))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            r#""metric":256,"valid":7200,"source":"::/0"},"#,
+            r#""metric":256,"valid":7200,"source":"::/0"}],"#,
+        );
+    let dump = dump(&[
+        v6_uplink("wan1_6", "wan1", "fe80::1:4", true),
+        v6_uplink("wan2_6", "wan2", "fe80::2", true),
+        no_default,
+    ]);
+    assert!(!dump.contains("fe80::3"), "{dump}");
+    r.set_dump(&dump);
+    r.ip(&["-6", "route", "del", "default", "dev", "wan3"]);
+    within(bound, "wan3's leg gone with its default", || {
+        r.resilient_group("2000::/3").1.len() == 2
+    });
+    within(bound, "the departure in watch's log", || {
+        fs::read_to_string(r.path("watch.log"))
+            .unwrap()
+            .contains("wan3_6 left v6: no default route of this family")
+    });
+
+    // Default routes elsewhere (a LAN-side or VPN device that is no candidate) and its own
+    // writes don't wake it: idle means no CPU.
+    r.ip(&[
+        "link", "add", "vpn0", "type", "veth", "peer", "name", "vpn0p",
+    ]);
+    r.ip(&["link", "set", "vpn0", "up"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let ticks = watch.cpu_ticks();
+    for i in 0..20 {
+        r.ip(&[
+            "-6",
+            "route",
+            "replace",
+            "default",
+            "via",
+            &format!("fe80::9:{i}"),
+            "dev",
+            "vpn0",
+            "metric",
+            "9",
+        ]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let log = fs::read_to_string(r.path("watch.log")).unwrap();
+    assert!(
+        watch.cpu_ticks() - ticks <= 1,
+        "watch reconciled for defaults on a device no group uses:\n{log}"
+    );
+}
+
+#[test]
+fn resilient_with_loopback_down_auto_and_resilient_still_install_a_group() {
+    if !privileged() {
+        return;
+    }
+    // lo is down early at boot and during `/etc/init.d/network restart` (ifdown -a), when the
+    // kernel refuses a blackhole nexthop ("Device for nexthop is not up").
+    for mode in ["auto", "resilient"] {
+        let r = Router::new(&format!("lo-{mode}"), 2);
+        r.ip(&["link", "set", "lo", "down"]);
+        r.set_config(&shipped_with_mode(mode));
+        r.set_dump(&v6_dump(&[true, true]));
+        let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+        assert_eq!(run.code, 0, "{mode}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("takes no resilient"),
+            "{mode}: {}",
+            run.stderr
+        );
+        let (_, members) = r.resilient_group("2000::/3");
+        assert_eq!(members.len(), 2, "{mode}");
+        assert_eq!(
+            r.our_objects().len(),
+            3,
+            "{mode}: two legs and the group, no probe"
+        );
+        assert_eq!(
+            r.sysctl("net.ipv6.conf.wan1.ignore_routes_with_linkdown"),
+            "0",
+            "{mode}: no multipath fallback"
+        );
+    }
+}
+
+#[test]
+fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("noprobe", 2);
+    r.set_config(&shipped_with_mode("auto"));
+    r.set_dump(&v6_dump(&[false, false]));
+    let monitor = Command::new("ip")
+        .args(["-n", &r.ns, "monitor", "nexthop"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(r.hotplug("ifdown", "wan1_6", None).code, 0);
+    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
+    assert!(
+        seen.trim().is_empty(),
+        "no probe objects with nothing to install:\n{seen}"
+    );
+    // With a member, it asks (and cleans up after itself).
+    r.set_dump(&v6_dump(&[true, false]));
+    let monitor = Command::new("ip")
+        .args(["-n", &r.ns, "monitor", "nexthop"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    let seen = monitor_until(monitor, &r, "203.0.113.1/32");
+    assert!(seen.contains("fdb"), "the probe's FDB objects:\n{seen}");
+    assert_eq!(r.our_objects().len(), 2, "one leg and its group");
+}
+
+#[test]
+fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("leavelog", 3);
+    r.set_dump(&v6_dump(&[true; 3]));
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("of 3 nexthops"), "{}", run.stderr);
+    // A static WAN going down: netifd sets its device down, and the kernel deletes the leg
+    // with the carrier before the ifdown event runs us.
+    r.ip(&["link", "set", "wan3", "down"]);
+    assert_eq!(
+        r.resilient_group("2000::/3").1.len(),
+        2,
+        "the kernel took it"
+    );
+    r.set_dump(&v6_dump(&[true, true, false]));
+    let run = r.hotplug("ifdown", "wan3_6", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("left").count(),
+        1,
+        "one line for one member:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("wan3_6 left v6: down"),
+        "{}",
+        run.stderr
+    );
+    // A member whose leg is still there when the run removes it (its default withdrawn).
+    r.set_dump(
+        &v6_dump(&[true, true, false])
+            .replace(
+                r#""valid":1800,"source":"2001:db8:200"#,
+                r#""valid":0,"source":"2001:db8:200"#,
+            )
+            .replace(
+                r#""valid":1800,"source":"2001:db8:2::2"#,
+                r#""valid":0,"source":"2001:db8:2::2"#,
+            ),
+    );
+    let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("wan2_6 left v6: default route is being withdrawn (valid 0)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("of 1 nexthop\n"), "{}", run.stderr);
+    // Carrier loss with watch running: the kernel deletes the leg, watch names who left.
+    r.set_dump(&v6_dump(&[true, true, false]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    let _watch = Watch::start_logging(&r);
+    let bound = Duration::from_secs(2);
+    within(bound, "watch's first run", || {
+        fs::read_to_string(r.path("watch.log"))
+            .unwrap()
+            .contains("watching")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    r.ip(&["link", "set", "peer1", "down"]);
+    within(bound, "the carrier-loss departure in watch's log", || {
+        fs::read_to_string(r.path("watch.log"))
+            .unwrap()
+            .contains("wan1_6 left v6: wan1 has no carrier")
+    });
+    // A run with nothing leaving says nothing.
+    let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0);
+    assert!(!run.stderr.contains("left"), "{}", run.stderr);
 }

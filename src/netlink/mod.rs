@@ -16,7 +16,7 @@ use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
 
-use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, Resilient, Route, Weight};
+use crate::route::{Family, Links, Object, PROTOCOL, Route};
 
 // Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
 const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
@@ -151,30 +151,21 @@ impl Kernel {
     }
 
     /// Whether this kernel takes resilient nexthop groups (5.13 and later), found by trying:
-    /// a blackhole object `leg` in a resilient group `group`, both removed again. The ids
-    /// must be free. Kernels without them refuse the group type (`EINVAL`), kernels without
-    /// nexthop objects the message (`EOPNOTSUPP`).
+    /// an FDB object `leg` in a resilient FDB group `group` (`nexthop::probe_requests`: no
+    /// device, so it works with `lo` down), both removed again. The ids must be free. Kernels
+    /// without nexthop objects refuse the message (`EOPNOTSUPP`), kernels without FDB
+    /// nexthops (before 5.8) the leg, and kernels without resilient groups the group type
+    /// (`EINVAL`): each answers no. Any other refusal answers nothing and is the error.
     pub fn takes_resilient_groups(&mut self, group: u32, leg: u32) -> Result<bool, KernelError> {
         let flags = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
-        let seq = self.next_seq();
-        match self.request(&nexthop::blackhole_request(leg, PROTOCOL, flags, seq), seq) {
-            Err(e) if e.errno == EOPNOTSUPP => return Ok(false),
+        let seqs = [self.next_seq(), self.next_seq()];
+        let [leg_request, group_request] =
+            nexthop::probe_requests(group, leg, PROTOCOL, flags, seqs);
+        match self.request(&leg_request, seqs[0]) {
+            Err(e) if e.errno == EOPNOTSUPP || e.errno == EINVAL => return Ok(false),
             other => other?,
         }
-        let probe = Object {
-            id: group,
-            protocol: PROTOCOL,
-            kind: ObjectKind::Group {
-                members: vec![(leg, Weight::ONE)],
-                resilient: Some(Resilient {
-                    buckets: 1,
-                    idle_timer: 0,
-                    unbalanced_timer: 0,
-                }),
-            },
-        };
-        let seq = self.next_seq();
-        let taken = match self.request(&nexthop::new_request(&probe, flags, seq), seq) {
+        let taken = match self.request(&group_request, seqs[1]) {
             Ok(()) => self.delete_object(group).map(|()| true),
             Err(e) if e.errno == EINVAL || e.errno == EOPNOTSUPP => Ok(false),
             Err(e) => Err(e),
@@ -280,13 +271,16 @@ impl Kernel {
     }
 }
 
-/// `RTNLGRP_LINK` and `RTNLGRP_NEXTHOP`: device changes and nexthop-object changes.
+/// The multicast groups `watch` listens to (uapi `rtnetlink.h`): device changes, both
+/// families' route changes, nexthop-object changes.
 const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
 const RTNLGRP_NEXTHOP: u32 = 32;
 const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
 
 /// What the kernel announced that may call for a reconcile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelEvent {
     /// A device changed (any `RTM_NEWLINK`): its index and whether it has carrier now.
     Link { index: u32, carrier: bool },
@@ -294,11 +288,16 @@ pub enum KernelEvent {
     LinkGone { index: u32 },
     /// A nexthop object was deleted by someone (the kernel's own flushes are silent).
     ObjectGone { id: u32, protocol: u8 },
+    /// A default route (`::/0`, `0.0.0.0/0`, source-specific or not, any table) of another
+    /// protocol appeared, changed or went away: its devices. netifd moves an uplink's default
+    /// to a new gateway in place without a hotplug event (its route comparison ignores the
+    /// nexthop, netifd `interface-ip.c`).
+    DefaultRoute { devices: Vec<u32> },
     /// The socket's queue overflowed: events were lost.
     Lost,
 }
 
-/// A socket on the link and nexthop multicast groups, for `watch`.
+/// A socket on the link, route and nexthop multicast groups, for `watch`.
 pub struct Monitor {
     socket: NlSocket,
     buf: Vec<u8>,
@@ -308,8 +307,13 @@ impl Monitor {
     pub fn open() -> Result<Monitor, KernelError> {
         let socket = route_socket()?;
         socket
-            .add_mcast_membership(Groups::new_groups(&[RTNLGRP_LINK, RTNLGRP_NEXTHOP]))
-            .map_err(|e| socket_error("joining the link and nexthop groups", e))?;
+            .add_mcast_membership(Groups::new_groups(&[
+                RTNLGRP_LINK,
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_ROUTE,
+                RTNLGRP_NEXTHOP,
+            ]))
+            .map_err(|e| socket_error("joining the link, route and nexthop groups", e))?;
         Ok(Monitor {
             socket,
             buf: vec![0; RECV_BUFFER],
@@ -336,6 +340,14 @@ impl Monitor {
                 wire::RTM_DELLINK => {
                     let (index, _) = wire::link_state(payload)?;
                     events.push(KernelEvent::LinkGone { index });
+                }
+                wire::RTM_NEWROUTE | wire::RTM_DELROUTE => {
+                    let default = wire::route(payload)?
+                        .filter(|r| r.key.dst.length() == 0 && r.protocol != PROTOCOL);
+                    if let Some(route) = default {
+                        let devices = route.nexthops.iter().map(|n| n.ifindex).collect();
+                        events.push(KernelEvent::DefaultRoute { devices });
+                    }
                 }
                 nexthop::RTM_DELNEXTHOP => {
                     let object = nexthop::object(payload)?;

@@ -19,6 +19,7 @@ const NHA_GROUP_TYPE: u16 = 3;
 const NHA_BLACKHOLE: u16 = 4;
 const NHA_OIF: u16 = 5;
 const NHA_GATEWAY: u16 = 6;
+const NHA_FDB: u16 = 11;
 const NHA_RES_GROUP: u16 = 12;
 const NHA_RES_GROUP_BUCKETS: u16 = 1;
 const NHA_RES_GROUP_IDLE_TIMER: u16 = 2;
@@ -35,6 +36,12 @@ const NEXTHOP_GRP: usize = 8;
 /// `RTM_NEWNEXTHOP` for `object`, in iproute2's attribute order (id, gateway, oif; or id,
 /// group, resilient parameters, group type).
 pub fn new_request(object: &Object, flags: u16, seq: u32) -> Vec<u8> {
+    object_request(object, false, flags, seq)
+}
+
+/// `new_request`, or with `fdb` the same object flagged `NHA_FDB` (then a leg has no
+/// device).
+fn object_request(object: &Object, fdb: bool, flags: u16, seq: u32) -> Vec<u8> {
     let mut attrs = Vec::new();
     wire::put_attr(&mut attrs, NHA_ID, &object.id.to_ne_bytes());
     let family = match &object.kind {
@@ -46,7 +53,9 @@ pub fn new_request(object: &Object, flags: u16, seq: u32) -> Vec<u8> {
             if let Some(gw) = gateway {
                 wire::put_attr(&mut attrs, NHA_GATEWAY, &octets(gw));
             }
-            wire::put_attr(&mut attrs, NHA_OIF, &ifindex.to_ne_bytes());
+            if !fdb {
+                wire::put_attr(&mut attrs, NHA_OIF, &ifindex.to_ne_bytes());
+            }
             af(*family)
         }
         Kind::Group { members, resilient } => {
@@ -84,20 +93,57 @@ pub fn new_request(object: &Object, flags: u16, seq: u32) -> Vec<u8> {
         }
         Kind::Other => AF_UNSPEC,
     };
+    if fdb {
+        wire::put_attr(&mut attrs, NHA_FDB, &[]);
+    }
     let mut fixed = [0u8; NHMSG];
     fixed[0] = family;
     fixed[2] = object.protocol;
     wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed, &attrs)
 }
 
-/// `RTM_NEWNEXTHOP` for a blackhole object `id` (the kernel probe's group member).
-pub fn blackhole_request(id: u32, protocol: u8, flags: u16, seq: u32) -> Vec<u8> {
-    let mut attrs = Vec::new();
-    wire::put_attr(&mut attrs, NHA_ID, &id.to_ne_bytes());
-    wire::put_attr(&mut attrs, NHA_BLACKHOLE, &[]);
-    // A blackhole needs a family (any): `ip nexthop add … blackhole` sends AF_INET.
-    let fixed = [wire::AF_INET, 0, protocol, 0, 0, 0, 0, 0];
-    wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed, &attrs)
+/// The gateway of the kernel probe's leg: TEST-NET-1 (RFC 5737), which no uplink has.
+const PROBE_GATEWAY: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+/// The kernel probe's objects (`Kernel::takes_resilient_groups`): `leg`, an FDB nexthop
+/// (`ip nexthop add id LEG via 192.0.2.1 fdb`), and `group`, a one-bucket resilient FDB group
+/// of it. FDB nexthops (Linux 5.8, before resilient groups) have no device, so the question
+/// is asked the same way while every device is down, `lo` included: a blackhole is tied to
+/// `lo` and refused while it is down ("Device for nexthop is not up"). No route can use an
+/// FDB nexthop, so the probe never carries traffic.
+pub fn probe_requests(
+    group: u32,
+    leg: u32,
+    protocol: u8,
+    flags: u16,
+    seqs: [u32; 2],
+) -> [Vec<u8>; 2] {
+    let leg_object = Object {
+        id: leg,
+        protocol,
+        kind: Kind::Leg {
+            family: Family::V4,
+            ifindex: 0,
+            gateway: Some(PROBE_GATEWAY),
+        },
+    };
+    let group_object = Object {
+        id: group,
+        protocol,
+        kind: Kind::Group {
+            members: vec![(leg, Weight::ONE)],
+            resilient: Some(Resilient {
+                buckets: 1,
+                idle_timer: 0,
+                unbalanced_timer: 0,
+            }),
+        },
+    };
+    let [s1, s2] = seqs;
+    [
+        object_request(&leg_object, true, flags, s1),
+        object_request(&group_object, true, flags, s2),
+    ]
 }
 
 /// `RTM_DELNEXTHOP` for object `id`.
