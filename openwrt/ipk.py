@@ -92,6 +92,13 @@ def variable(makefile, name):
     return m.group(1).strip()
 
 
+def description(makefile):
+    """The Description field as include/package-pack.mk writes it: `printf "Description: "`,
+    then Package/<name>/description with each line's leading blanks made one space."""
+    body = define(makefile, "Package/ecmp-hotplug/description").rstrip("\n")
+    return "Description: " + "\n".join(re.sub(r"^\s*", " ", line) for line in body.split("\n")) + "\n"
+
+
 GENERATED_POSTINST = b"""#!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
 [ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
@@ -148,9 +155,7 @@ def main():
         "Maintainer: ecmp-hotplug developers",
         "Architecture: " + args.arch,
         "Installed-Size: %d" % size,
-        "Description:  Spreads traffic over several uplinks with one ECMP route per group, kept in",
-        " step with netifd's interfaces on every hotplug event (multi-dial PPPoE, NAT66, multi-WAN).",
-        "",
+        description(makefile),
     ]).encode()
     ctrl = [("", None, 0o755), ("control", control, 0o644), ("conffiles", conffiles.encode(), 0o644)]
     # As OpenWrt's include/package-pack.mk packs them: generated postinst/prerm that call

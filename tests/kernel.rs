@@ -175,16 +175,8 @@ impl Router {
         self.run_cmd(&mut self.hotplug_command(action, interface, device))
     }
 
-    /// The command `hotplug` runs, to spawn. The router's own /var/lock is bound over the
-    /// host's, so its runs share a lock with each other and with no other test's.
+    /// The command `hotplug` runs, to spawn.
     fn hotplug_command(&self, action: &str, interface: &str, device: Option<&str>) -> Command {
-        // Read-only overlays (two lower layers, ours on top): concurrent runs can share them.
-        let overlay = |target: &str, name: &str| {
-            format!(
-                "mount -t overlay overlay -o lowerdir={d}/{name}-layer:{target} {target}",
-                d = self.dir.display()
-            )
-        };
         // The event's variables travel in the environment, never spliced into the script, so
         // names with shell syntax in them reach the binary as they are.
         let device_var = if device.is_some() {
@@ -192,21 +184,47 @@ impl Router {
         } else {
             ""
         };
-        let script = format!(
-            "set -e; {}; {}; mount --bind {lock} /var/lock; exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
-            overlay("/etc", "etc"),
-            overlay("/usr/sbin", "sbin"),
-            lock = self.path("lock").display(),
+        let mut cmd = self.router_shell(&format!(
+            "exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
             bin = self.path("bin").display(),
             repo = REPO,
+        ));
+        cmd.env("EV_ACTION", action)
+            .env("EV_INTERFACE", interface)
+            .env("EV_DEVICE", device.unwrap_or(""));
+        cmd
+    }
+
+    /// `script` run by `sh` inside the router: its network namespace and a private mount
+    /// namespace whose read-only overlays put the binary at /usr/sbin/ecmp-hotplug and the
+    /// test's `etc-layer` (config, and whatever else a test puts there) over /etc, and the
+    /// test's `usrlib-layer`, where it has one, over /usr/lib (and /lib). The router's own
+    /// /var/lock is bound over the host's, so its runs share a lock with each other and with
+    /// no other test's.
+    fn router_shell(&self, script: &str) -> Command {
+        // Read-only overlays (two lower layers, ours on top): concurrent runs can share them.
+        let overlay = |target: &str, name: &str| {
+            format!(
+                "mount -t overlay overlay -o lowerdir={d}/{name}-layer:{target} {target}; ",
+                d = self.dir.display()
+            )
+        };
+        let mut mounts = overlay("/etc", "etc") + &overlay("/usr/sbin", "sbin");
+        if self.path("usrlib-layer").is_dir() {
+            mounts += &overlay("/usr/lib", "usrlib");
+            // Where /lib is no link to usr/lib, it gets the same layer.
+            if !fs::symlink_metadata("/lib").is_ok_and(|m| m.is_symlink()) {
+                mounts += &overlay("/lib", "usrlib");
+            }
+        }
+        let script = format!(
+            "set -e; {mounts}mount --bind {lock} /var/lock; {script}",
+            lock = self.path("lock").display(),
         );
         let mut cmd = Command::new("ip");
         cmd.args([
             "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
-        ])
-        .env("EV_ACTION", action)
-        .env("EV_INTERFACE", interface)
-        .env("EV_DEVICE", device.unwrap_or(""));
+        ]);
         cmd
     }
 
@@ -2583,4 +2601,182 @@ fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
     let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
     assert_eq!(run.code, 0);
     assert!(!run.stderr.contains("left"), "{}", run.stderr);
+}
+
+/// The package's maintainer scripts as opkg leaves them in /usr/lib/opkg/info (from the .ipk
+/// that `openwrt/ipk.py` builds), with OpenWrt's functions.sh and rc.common stood in for
+/// (`tests/support`), the real init script at /etc/init.d/ecmp-hotplug, and what rc.common
+/// would have told procd in `rc.log`.
+fn install_package(r: &Router) {
+    let scratch = r.path("ipk");
+    fs::create_dir_all(&scratch).unwrap();
+    let out = ok(Command::new("python3")
+        .arg(format!("{REPO}/openwrt/ipk.py"))
+        .args(["--arch", "x86_64", "--binary"])
+        .arg(&invocation()[0])
+        .arg("--out")
+        .arg(&scratch));
+    let ipk = out.trim();
+    ok(Command::new("tar")
+        .args(["-xzf", ipk])
+        .current_dir(&scratch));
+    let info = r.path("usrlib-layer/opkg/info");
+    fs::create_dir_all(&info).unwrap();
+    ok(Command::new("tar")
+        .args(["-xzf", "../../../ipk/control.tar.gz"])
+        .current_dir(&info));
+    for script in ["postinst", "prerm", "postinst-pkg", "prerm-pkg"] {
+        fs::rename(
+            info.join(script),
+            info.join(format!("ecmp-hotplug.{script}")),
+        )
+        .unwrap();
+    }
+    let data = ok(Command::new("tar")
+        .args(["-tzf", "data.tar.gz"])
+        .current_dir(&scratch));
+    let list: String = data
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(|l| format!("{}\n", l.trim_start_matches('.')))
+        .collect();
+    assert!(list.contains("/etc/init.d/ecmp-hotplug\n"), "{list}");
+    fs::write(info.join("ecmp-hotplug.list"), list).unwrap();
+    fs::copy(
+        format!("{REPO}/tests/support/functions.sh"),
+        r.path("usrlib-layer/functions.sh"),
+    )
+    .unwrap();
+    fs::create_dir_all(r.path("etc-layer/init.d")).unwrap();
+    fs::copy(
+        format!("{REPO}/files/etc/init.d/ecmp-hotplug"),
+        r.path("etc-layer/init.d/ecmp-hotplug"),
+    )
+    .unwrap();
+    fs::copy(
+        format!("{REPO}/tests/support/rc.common"),
+        r.path("etc-layer/rc.common"),
+    )
+    .unwrap();
+    fs::write(r.path("rc.log"), "").unwrap();
+}
+
+/// Runs `script` in the router as opkg runs maintainer scripts (PATH with the fake ubus).
+fn as_opkg(r: &Router, script: &str, env: &[(&str, &str)]) -> Run {
+    let mut cmd = r.router_shell(script);
+    cmd.env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", r.path("bin").display()),
+        )
+        .env("RC_LOG", r.path("rc.log"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    r.run_cmd(&mut cmd)
+}
+
+#[test]
+fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("upgrade", 2);
+    r.set_config(&shipped_with_mode("auto"));
+    r.set_dump(&v6_dump(&[true, true]));
+    install_package(&r);
+    // Installed on a live router: postinst syncs, then enables and starts the service.
+    let run = as_opkg(
+        &r,
+        "/usr/lib/opkg/info/ecmp-hotplug.postinst configure",
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(r.resilient_group("2000::/3").1.len(), 2);
+    assert_eq!(
+        fs::read_to_string(r.path("rc.log")).unwrap(),
+        "enable\nstart\n"
+    );
+    let before = r.kernel_state();
+    let monitor = Command::new("ip")
+        .args(["-n", &r.ns, "monitor", "route", "nexthop"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // An upgrade, as opkg does it: the old prerm with `upgrade <new version>` and
+    // PKG_UPGRADE=1, then the new postinst.
+    fs::write(r.path("rc.log"), "").unwrap();
+    let upgrade = [("PKG_UPGRADE", "1")];
+    let run = as_opkg(
+        &r,
+        "/usr/lib/opkg/info/ecmp-hotplug.prerm upgrade 0.1.1-1",
+        &upgrade,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = as_opkg(
+        &r,
+        "/usr/lib/opkg/info/ecmp-hotplug.postinst configure",
+        &upgrade,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
+    let changes: Vec<&str> = seen
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("203.0.113.0/24"))
+        .collect();
+    assert!(changes.is_empty(), "an upgrade touched the routes:\n{seen}");
+    r.ip(&["route", "del", "203.0.113.0/24"]);
+    assert_eq!(r.kernel_state(), before);
+    assert_eq!(
+        fs::read_to_string(r.path("rc.log")).unwrap(),
+        "stop\nstart\n",
+        "the watcher restarted, still enabled"
+    );
+    // Removal: the watcher is stopped, every route and object of ours goes, nothing else.
+    fs::write(r.path("rc.log"), "").unwrap();
+    let run = as_opkg(&r, "/usr/lib/opkg/info/ecmp-hotplug.prerm remove", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(r.route("-6", "2000::/3").is_none());
+    assert!(r.our_objects().is_empty());
+    let log = fs::read_to_string(r.path("rc.log")).unwrap();
+    assert!(log.starts_with("stop\n"), "stopped before the flush: {log}");
+    assert!(log.contains("disable\n"), "{log}");
+}
+
+#[test]
+fn resilient_a_reload_applies_the_edited_config() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("reload", 2);
+    r.set_config(&shipped_with_mode("auto"));
+    r.set_dump(&v6_dump(&[true, true]));
+    install_package(&r);
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    let timer = |r: &Router| {
+        let (id, _) = r.resilient_group("2000::/3");
+        let objects = r.objects();
+        let group = objects.iter().find(|o| o["id"] == id).unwrap();
+        group["resilient_args"]["unbalanced_timer"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(timer(&r), 600);
+    // LuCI's Save & Apply: the file changes, then reload_config makes procd run the init
+    // script's reload.
+    r.set_config(&shipped_with_mode("auto").replace(
+        "#option unbalanced_timer '600'",
+        "option unbalanced_timer '300'",
+    ));
+    assert_eq!(r.cli(&["status"]).code, 1, "out of sync until applied");
+    let run = as_opkg(&r, "/etc/init.d/ecmp-hotplug reload", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(timer(&r), 300);
+    assert_eq!(r.cli(&["status"]).code, 0, "in sync");
+    assert_eq!(
+        fs::read_to_string(r.path("rc.log")).unwrap(),
+        "",
+        "the watcher keeps running"
+    );
 }

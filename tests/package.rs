@@ -270,6 +270,16 @@ fn the_ipk_has_opkgs_layout() {
     assert_eq!(fields["Architecture"], arch);
     assert_eq!(fields["License"], "MIT");
     assert_eq!(fields["Installed-Size"].parse::<u64>().unwrap(), installed);
+    // One description, the feed Makefile's, as include/package-pack.mk writes it: each line's
+    // leading blanks become one space (so `opkg info` says the same for both builds).
+    let description: String = define("Package/ecmp-hotplug/description")
+        .lines()
+        .map(|l| format!(" {}\n", l.trim_start()))
+        .collect();
+    assert!(
+        control.ends_with(&format!("Description: {description}")),
+        "{control}"
+    );
     assert_eq!(
         fs::read_to_string(control_dir.join("conffiles")).unwrap(),
         "/etc/config/ecmp-hotplug\n"
@@ -293,20 +303,26 @@ fn the_ipk_has_opkgs_layout() {
         "stopped before the flush, or it puts routes back: {prerm}"
     );
 
-    // Building an image (IPKG_INSTROOT set), the scripts run nothing: sh -x shows no command
-    // after the guard.
-    for script in ["postinst-pkg", "prerm-pkg"] {
+    // Building an image (IPKG_INSTROOT set), the scripts run nothing; nor does the old prerm
+    // in an upgrade (opkg sets PKG_UPGRADE=1; default_prerm passes the prerm's own path as
+    // $1): sh -x shows no command after the guard. (tests/kernel.rs runs the whole upgrade.)
+    for (script, var, value) in [
+        ("postinst-pkg", "IPKG_INSTROOT", "/tmp/image"),
+        ("prerm-pkg", "IPKG_INSTROOT", "/tmp/image"),
+        ("prerm-pkg", "PKG_UPGRADE", "1"),
+    ] {
         let out = Command::new("sh")
             .arg("-x")
             .arg(control_dir.join(script))
-            .env("IPKG_INSTROOT", "/tmp/image")
+            .arg("/usr/lib/opkg/info/ecmp-hotplug.prerm")
+            .env(var, value)
             .output()
             .unwrap();
         assert!(out.status.success(), "{script}");
         let trace = String::from_utf8_lossy(&out.stderr);
         assert!(
-            !trace.contains("ecmp-hotplug"),
-            "{script} ran something while building an image:\n{trace}"
+            !trace.contains("ecmp-hotplug "),
+            "{script} ran something with {var}={value}:\n{trace}"
         );
     }
     fs::remove_dir_all(&scratch).unwrap();
@@ -321,6 +337,8 @@ fn the_init_script_runs_watch_under_procd() {
         "procd_set_param command /usr/sbin/ecmp-hotplug watch",
         "procd_set_param respawn",
         "procd_add_reload_trigger ecmp-hotplug",
+        // reload applies an edited config (tests/kernel.rs: resilient_a_reload_…).
+        "reload_service() {\n\t/usr/sbin/ecmp-hotplug sync\n",
     ] {
         assert!(script.contains(line), "{line} missing:\n{script}");
     }
