@@ -5,11 +5,19 @@
 //! field of the wrong type disqualifies only its interface, and fields this tool does not use
 //! (addresses, sources, DNS, data) are never looked at. Schema: netifd `ubus.c`
 //! (`netifd_dump_status`, `interface_ip_dump_route_list`).
+//!
+//! serde_json reads the document into the `raw` structs below, which borrow from it: what they
+//! don't name is skipped unparsed, and each field they do name is kept as its raw JSON text
+//! (`Field`) until it is read, so that a field of the wrong type is that interface's problem,
+//! not the document's. They become the domain types (`Interface`, `DefaultRoute`) here, once.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
-use crate::json::{self, Json};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::route::Family;
 
@@ -63,6 +71,91 @@ fn err<T>(msg: impl Into<String>) -> Result<T, DumpError> {
     Err(DumpError(msg.into()))
 }
 
+/// A field as the JSON text it was, read as a `T` when wanted: one of the wrong type stays a
+/// problem of the object that has it.
+struct Field<'a, T> {
+    raw: &'a RawValue,
+    _type: PhantomData<T>,
+}
+
+impl<'de: 'a, 'a, T> Deserialize<'de> for Field<'a, T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(|raw| Field {
+            raw,
+            _type: PhantomData,
+        })
+    }
+}
+
+impl<'a, T: Deserialize<'a>> Field<'a, T> {
+    fn read(&self) -> Option<T> {
+        serde_json::from_str(self.raw.get()).ok()
+    }
+}
+
+/// `name` read as `T`, if present; `Err` names it and what it should have been.
+fn read<'a, T: Deserialize<'a>>(
+    field: &Option<Field<'a, T>>,
+    name: &str,
+    should_be: &str,
+) -> Result<Option<T>, String> {
+    match field {
+        None => Ok(None),
+        Some(f) => f
+            .read()
+            .map(Some)
+            .ok_or_else(|| format!("\"{name}\" is not {should_be}")),
+    }
+}
+
+/// The document's shape as netifd prints it, borrowed from the bytes.
+mod raw {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub struct Dump<'a> {
+        #[serde(borrow)]
+        pub interface: Option<Field<'a, Vec<&'a RawValue>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Interface<'a> {
+        #[serde(borrow)]
+        pub interface: Option<Field<'a, Cow<'a, str>>>,
+        #[serde(borrow)]
+        pub up: Option<Field<'a, Option<bool>>>,
+        #[serde(borrow)]
+        pub proto: Option<Field<'a, Option<Cow<'a, str>>>>,
+        #[serde(borrow)]
+        pub l3_device: Option<Field<'a, Option<Cow<'a, str>>>>,
+        #[serde(borrow)]
+        pub route: Option<Field<'a, Vec<&'a RawValue>>>,
+        #[serde(borrow)]
+        pub inactive: Option<Field<'a, Inactive<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Inactive<'a> {
+        #[serde(borrow)]
+        pub route: Option<Field<'a, Vec<&'a RawValue>>>,
+    }
+
+    /// netifd prints its u32 fields as signed int32 (libubox `blobmsg_json.c`), so i64.
+    #[derive(Deserialize)]
+    pub struct Route<'a> {
+        #[serde(borrow)]
+        pub target: Option<Field<'a, Cow<'a, str>>>,
+        #[serde(borrow)]
+        pub mask: Option<Field<'a, i64>>,
+        #[serde(borrow)]
+        pub nexthop: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub metric: Option<Field<'a, i64>>,
+        #[serde(borrow)]
+        pub valid: Option<Field<'a, i64>>,
+    }
+}
+
 impl Dump {
     pub fn parse(bytes: &[u8]) -> Result<Dump, DumpError> {
         if bytes.len() > MAX_DUMP_BYTES {
@@ -75,15 +168,22 @@ impl Dump {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return err("dump is empty");
         }
-        let doc =
-            json::parse(bytes).map_err(|e| DumpError(format!("dump is not valid JSON: {e}")))?;
-        let Json::Object(_) = doc else {
-            return err("dump is not a JSON object");
+        // As text, so that every read below (the document, then each field) shares one
+        // instantiation of serde_json's reader: from_slice beside from_str cost 9 KB on mipsel.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| DumpError(format!("dump is not valid JSON: not UTF-8 ({e})")))?;
+        let doc: serde_json::Result<raw::Dump> = serde_json::from_str(text);
+        let doc = match doc {
+            Ok(doc) => doc,
+            // Valid JSON of another shape (an array, a string) is not netifd's; anything else
+            // is not JSON at all. serde_json says where (line, column).
+            Err(e) if e.is_data() => return err("dump is not a JSON object"),
+            Err(e) => return err(format!("dump is not valid JSON: {e}")),
         };
-        let Some(list) = doc.get("interface") else {
+        let Some(list) = doc.interface else {
             return err("dump has no \"interface\" array");
         };
-        let Json::Array(list) = list else {
+        let Some(list) = list.read() else {
             return err("dump's \"interface\" is not an array");
         };
         let interfaces = list
@@ -104,14 +204,15 @@ impl Dump {
 impl Interface {
     /// Fails only when the entry isn't an object naming an interface; other problems are kept
     /// in `invalid` so that one odd interface never hides the others.
-    fn parse(obj: &Json) -> Result<Interface, String> {
-        let Json::Object(_) = obj else {
+    fn parse(json: &RawValue) -> Result<Interface, String> {
+        if !json.get().starts_with('{') {
             return Err("is not an object".into());
-        };
-        let name = match obj.get("interface") {
-            Some(Json::Str(s)) if !s.is_empty() => s.clone(),
-            Some(Json::Str(_)) => return Err("\"interface\" is empty".into()),
-            Some(_) => return Err("\"interface\" is not a string".into()),
+        }
+        let obj: raw::Interface =
+            serde_json::from_str(json.get()).map_err(|e| format!("unreadable: {e}"))?;
+        let name = match read(&obj.interface, "interface", "a string")? {
+            Some(name) if name.is_empty() => return Err("\"interface\" is empty".into()),
+            Some(name) => name.into_owned(),
             None => return Err("has no \"interface\" name".into()),
         };
         let mut iface = Interface {
@@ -122,55 +223,38 @@ impl Interface {
             defaults: Vec::new(),
             invalid: None,
         };
-        if let Err(why) = iface.fill(obj) {
+        if let Err(why) = iface.fill(&obj) {
             iface.invalid = Some(why);
         }
         Ok(iface)
     }
 
-    fn fill(&mut self, obj: &Json) -> Result<(), String> {
+    fn fill(&mut self, obj: &raw::Interface) -> Result<(), String> {
         // proto first: an interface whose other fields are odd is still known as a candidate.
-        self.proto = string(obj, "proto")?;
-        self.up = match obj.get("up") {
-            None => false,
-            Some(Json::Bool(b)) => *b,
-            Some(_) => return Err("\"up\" is not a boolean".into()),
-        };
-        self.device = string(obj, "l3_device")?;
+        self.proto = read(&obj.proto, "proto", "a string")?
+            .flatten()
+            .map(Cow::into_owned);
+        self.up = read(&obj.up, "up", "a boolean")?.flatten().unwrap_or(false);
+        self.device = read(&obj.l3_device, "l3_device", "a string")?
+            .flatten()
+            .map(Cow::into_owned);
         if !self.up {
             return Ok(());
         }
-        collect_defaults(obj.get("route"), "route", &mut self.defaults)?;
-        match obj.get("inactive") {
-            None => {}
-            Some(inactive @ Json::Object(_)) => {
-                collect_defaults(inactive.get("route"), "inactive.route", &mut self.defaults)?
-            }
-            Some(_) => return Err("\"inactive\" is not an object".into()),
+        collect_defaults(&obj.route, "route", &mut self.defaults)?;
+        if let Some(inactive) = read(&obj.inactive, "inactive", "an object")? {
+            collect_defaults(&inactive.route, "inactive.route", &mut self.defaults)?;
         }
         Ok(())
     }
 }
 
-fn string(obj: &Json, key: &str) -> Result<Option<String>, String> {
-    match obj.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("\"{key}\" is not a string")),
-    }
-}
-
 fn collect_defaults(
-    routes: Option<&Json>,
+    routes: &Option<Field<'_, Vec<&RawValue>>>,
     what: &str,
     out: &mut Vec<DefaultRoute>,
 ) -> Result<(), String> {
-    let routes = match routes {
-        None => return Ok(()),
-        Some(Json::Array(routes)) => routes,
-        Some(_) => return Err(format!("\"{what}\" is not an array")),
-    };
-    for route in routes {
+    for route in read(routes, what, "an array")?.unwrap_or_default() {
         if let Some(default) = DefaultRoute::parse(route).map_err(|e| format!("{what}: {e}"))? {
             out.push(default);
         }
@@ -181,15 +265,18 @@ fn collect_defaults(
 impl DefaultRoute {
     /// `Ok(None)` for anything that is not a default route, whatever else it holds: a masked
     /// `2001:xxx::` target or an odd `source` must not disqualify the interface.
-    fn parse(r: &Json) -> Result<Option<DefaultRoute>, String> {
-        let Json::Object(_) = r else { return Ok(None) };
-        if r.get("mask").and_then(Json::as_i64) != Some(0) {
+    fn parse(json: &RawValue) -> Result<Option<DefaultRoute>, String> {
+        let Ok(r) = serde_json::from_str::<raw::Route>(json.get()) else {
+            return Ok(None);
+        };
+        if r.mask.as_ref().and_then(Field::read) != Some(0) {
             return Ok(None);
         }
         let Some(Ok(target)) = r
-            .get("target")
-            .and_then(Json::as_str)
-            .map(str::parse::<IpAddr>)
+            .target
+            .as_ref()
+            .and_then(Field::read)
+            .map(|t| t.parse::<IpAddr>())
         else {
             return Ok(None);
         };
@@ -197,36 +284,28 @@ impl DefaultRoute {
             return Ok(None);
         }
         let family = Family::of(&target);
-        let nexthop = match r.get("nexthop") {
-            // netifd always prints it; a missing one can only mean "no gateway".
+        // netifd always prints it; a missing one can only mean "no gateway". Anything else
+        // is kept as its text for the skip reason.
+        let nexthop = match r.nexthop {
             None => Ok(None),
-            Some(Json::Str(s)) => match s.parse::<IpAddr>() {
-                Ok(addr) if Family::of(&addr) != family => Err(s.clone()),
-                Ok(addr) if addr.is_unspecified() => Ok(None),
-                Ok(addr) => Ok(Some(addr)),
-                Err(_) => Err(s.clone()),
+            Some(raw) => match serde_json::from_str::<Cow<str>>(raw.get()) {
+                Ok(s) => match s.parse::<IpAddr>() {
+                    Ok(addr) if Family::of(&addr) != family => Err(s.into_owned()),
+                    Ok(addr) if addr.is_unspecified() => Ok(None),
+                    Ok(addr) => Ok(Some(addr)),
+                    Err(_) => Err(s.into_owned()),
+                },
+                Err(_) => Err(raw.get().to_string()),
             },
-            Some(other) => Err(other.describe()),
         };
-        let metric = int(r, "metric")?.unwrap_or(0);
-        let withdrawn = int(r, "valid")?.is_some_and(|valid| valid <= 0);
+        let metric = read(&r.metric, "metric", "an integer")?.unwrap_or(0);
+        let withdrawn = read(&r.valid, "valid", "an integer")?.is_some_and(|valid| valid <= 0);
         Ok(Some(DefaultRoute {
             family,
             nexthop,
             metric,
             withdrawn,
         }))
-    }
-}
-
-/// netifd prints its u32 fields as signed int32 (libubox `blobmsg_json.c`), so read i64.
-fn int(r: &Json, key: &str) -> Result<Option<i64>, String> {
-    match r.get(key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| format!("\"{key}\" is not an integer")),
     }
 }
 
@@ -261,16 +340,26 @@ mod tests {
             let e = parse(doc).unwrap_err().to_string();
             assert!(e.contains(msg), "{doc:?} gave {e:?}, wanted {msg:?}");
         }
-        let deep = format!(
-            "{{\"interface\":[{{\"interface\":\"a\",\"data\":{}{}}}]}}",
-            "[".repeat(500),
-            "]".repeat(500)
+        // Nesting is skipped without recursion (serde_json ignores values in a loop), so a deep
+        // unused field is just valid JSON, and a deep used one is the wrong shape.
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let unused = format!(
+            "{{\"interface\":[{{\"interface\":\"a\",\"data\":{}}}]}}",
+            deep(100_000)
         );
+        assert_eq!(parse(&unused).unwrap().interfaces[0].name, "a");
+        let used = format!("{{\"interface\":[{}]}}", deep(100_000));
         assert!(
-            parse(&deep)
+            parse(&used)
                 .unwrap_err()
                 .to_string()
-                .contains("not valid JSON")
+                .contains("interface[0]: is not an object")
+        );
+        let truncated = "{\"interface\":[\n{\"interface\":\"a\",";
+        assert_eq!(
+            parse(truncated).unwrap_err().to_string(),
+            "dump is not valid JSON: EOF while parsing an object at line 2 column 17",
+            "where, in one line"
         );
         let huge = vec![b' '; MAX_DUMP_BYTES + 1];
         assert!(

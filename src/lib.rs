@@ -17,7 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod dump;
 pub mod event;
-pub mod json;
 pub mod lock;
 pub mod log;
 pub mod netlink;

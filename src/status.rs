@@ -168,139 +168,134 @@ impl Report {
         out
     }
 
-    /// The report as one line of JSON. Written out by hand: serde_json's serializer costs
-    /// ~6 KiB of the mipsel binary for a document this simple.
+    /// The report as one line of JSON (the shape README's "Command line" documents).
     pub fn to_json(&self) -> String {
-        let mut out = String::new();
-        let _ = self.write_json(&mut out);
-        out
-    }
-
-    fn write_json(&self, o: &mut String) -> fmt::Result {
-        use fmt::Write;
-        write!(
-            o,
-            "{{\"enabled\":{},\"hash_policy\":\"{}\",\"groups\":[",
-            self.enabled,
-            policy_name(self.hash_policy)
-        )?;
-        for (i, g) in self.groups.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            o.push_str("{\"name\":");
-            json_str(o, &g.name);
-            write!(
-                o,
-                ",\"family\":\"{}\",\"target\":\"{}\",\"table\":{},\"metric\":{},\"state\":\"{}\",\"mode\":\"{}\",\"nexthop_group\":{},\"desired\":",
-                g.key.family().name(),
-                g.key.dst,
-                g.key.table,
-                g.key.metric,
-                g.state.name(),
-                g.mode,
-                JsonId(g.nexthop_group)
-            )?;
-            json_legs(o, &g.desired)?;
-            o.push_str(",\"installed\":");
-            match &g.installed {
-                None => o.push_str("null"),
-                Some((proto, id, legs)) => {
-                    write!(
-                        o,
-                        "{{\"protocol\":{proto},\"nexthop_group\":{},\"nexthops\":",
-                        JsonId(*id)
-                    )?;
-                    json_legs(o, legs)?;
-                    o.push('}');
-                }
-            }
-            o.push_str(",\"skipped\":[");
-            for (j, (iface, reason)) in g.skipped.iter().enumerate() {
-                o.push_str(if j > 0 {
-                    ",{\"interface\":"
-                } else {
-                    "{\"interface\":"
-                });
-                json_str(o, iface);
-                o.push_str(",\"reason\":");
-                json_str(o, reason);
-                o.push('}');
-            }
-            o.push_str("]}");
-        }
-        o.push_str("],\"stale\":[");
-        for (i, k) in self.stale.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            write!(
-                o,
-                "{{\"target\":\"{}\",\"table\":{},\"metric\":{}}}",
-                k.dst, k.table, k.metric
-            )?;
-        }
-        o.push_str("],\"stale_objects\":[");
-        for (i, id) in self.stale_objects.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            write!(o, "{id}")?;
-        }
-        o.push_str("]}");
-        Ok(())
+        // Serializing these plain structs can't fail; an empty object would only hide a bug.
+        serde_json::to_string(&json::Report::of(self)).unwrap_or_else(|_| "{}".into())
     }
 }
 
-/// An object id or `null`.
-struct JsonId(Option<u32>);
+/// `status --json`: the report in the shape scripts and LuCI read, borrowed from it.
+mod json {
+    use serde::Serialize;
 
-impl fmt::Display for JsonId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(id) => id.fmt(f),
-            None => f.write_str("null"),
+    use super::{GroupStatus, Leg as ReportLeg, policy_name};
+    use crate::route::RouteKey;
+
+    #[derive(Serialize)]
+    pub struct Report<'a> {
+        enabled: bool,
+        hash_policy: &'static str,
+        groups: Vec<Group<'a>>,
+        stale: Vec<Key>,
+        stale_objects: &'a [u32],
+    }
+
+    #[derive(Serialize)]
+    struct Group<'a> {
+        name: &'a str,
+        family: &'static str,
+        target: String,
+        table: u32,
+        metric: u32,
+        state: &'static str,
+        mode: &'static str,
+        nexthop_group: Option<u32>,
+        desired: Vec<Leg<'a>>,
+        installed: Option<Installed<'a>>,
+        skipped: Vec<Skip<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct Installed<'a> {
+        protocol: u8,
+        nexthop_group: Option<u32>,
+        nexthops: Vec<Leg<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct Leg<'a> {
+        interface: Option<&'a str>,
+        device: &'a str,
+        gateway: Option<String>,
+        weight: u16,
+    }
+
+    #[derive(Serialize)]
+    struct Skip<'a> {
+        interface: &'a str,
+        reason: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct Key {
+        target: String,
+        table: u32,
+        metric: u32,
+    }
+
+    fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
+        legs.iter()
+            .map(|l| Leg {
+                interface: l.interface.as_deref(),
+                device: &l.device,
+                gateway: l.nexthop.gateway.map(|g| g.to_string()),
+                weight: l.nexthop.weight.get(),
+            })
+            .collect()
+    }
+
+    fn key(k: &RouteKey) -> Key {
+        Key {
+            target: k.dst.to_string(),
+            table: k.table,
+            metric: k.metric,
         }
     }
-}
 
-fn json_legs(o: &mut String, legs: &[Leg]) -> fmt::Result {
-    use fmt::Write;
-    o.push('[');
-    for (i, l) in legs.iter().enumerate() {
-        o.push_str(if i > 0 {
-            ",{\"interface\":"
-        } else {
-            "{\"interface\":"
-        });
-        match &l.interface {
-            Some(name) => json_str(o, name),
-            None => o.push_str("null"),
-        }
-        o.push_str(",\"device\":");
-        json_str(o, &l.device);
-        match l.nexthop.gateway {
-            Some(gw) => write!(o, ",\"gateway\":\"{gw}\"")?,
-            None => o.push_str(",\"gateway\":null"),
-        }
-        write!(o, ",\"weight\":{}}}", l.nexthop.weight)?;
-    }
-    o.push(']');
-    Ok(())
-}
-
-/// A JSON string literal: names come from the dump and config, so quote and escape them.
-fn json_str(o: &mut String, s: &str) {
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => o.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => o.push(c),
+    impl<'a> Report<'a> {
+        pub fn of(r: &'a super::Report) -> Report<'a> {
+            Report {
+                enabled: r.enabled,
+                hash_policy: policy_name(r.hash_policy),
+                groups: r.groups.iter().map(group).collect(),
+                stale: r.stale.iter().map(key).collect(),
+                stale_objects: &r.stale_objects,
+            }
         }
     }
-    o.push('"');
+
+    fn group(g: &GroupStatus) -> Group<'_> {
+        let Key {
+            target,
+            table,
+            metric,
+        } = key(&g.key);
+        Group {
+            name: &g.name,
+            family: g.key.family().name(),
+            target,
+            table,
+            metric,
+            state: g.state.name(),
+            mode: g.mode,
+            nexthop_group: g.nexthop_group,
+            desired: legs(&g.desired),
+            installed: g
+                .installed
+                .as_ref()
+                .map(|(protocol, id, nexthops)| Installed {
+                    protocol: *protocol,
+                    nexthop_group: *id,
+                    nexthops: legs(nexthops),
+                }),
+            skipped: g
+                .skipped
+                .iter()
+                .map(|(interface, reason)| Skip { interface, reason })
+                .collect(),
+        }
+    }
 }
 
 fn policy_name(p: HashPolicy) -> &'static str {
