@@ -7,7 +7,8 @@ use ecmp_hotplug::app::{self, Command};
 use ecmp_hotplug::cli::{self, Invocation};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: `std::env::args` panics on an argument that isn't UTF-8.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // Writes to stdout ignore errors: `--version | head` must not panic on a closed pipe.
     let (command, opts, verbose) = match cli::parse(&args) {
         Ok(Invocation::Run {
@@ -15,8 +16,8 @@ fn main() -> ExitCode {
             options,
             verbose,
         }) => (command, options, verbose),
-        Ok(Invocation::Help) => {
-            let _ = write!(std::io::stdout(), "{}", cli::USAGE);
+        Ok(Invocation::Help(text)) => {
+            let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
             return ExitCode::SUCCESS;
         }
         Ok(Invocation::Version) => {

@@ -910,11 +910,23 @@ fn version_prints_the_cargo_version() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["--bogus"][..], &["status", "--x"], &[]] {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"/etc/config/\xff");
+    for args in [
+        &["--bogus".as_ref()][..],
+        &["status".as_ref(), "--x".as_ref()],
+        &[],
+        &["--config".as_ref(), latin1, "status".as_ref()],
+    ] {
         let out = sh(binary().args(args));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(!out.stderr.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // Help is per command, on stdout, exit 0.
+    let help = ok(binary().args(["status", "--help"]));
+    assert!(help.contains("--json"), "{help}");
 }
 
 #[test]
