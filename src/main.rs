@@ -39,7 +39,10 @@ fn main() -> ExitCode {
         }
     };
     // The final error goes to stderr always, and to syslog too when that is where logs go.
-    let to_syslog = ecmp_hotplug::log::init(command == Command::Hotplug, verbose);
+    let to_syslog = ecmp_hotplug::log::init(
+        matches!(command, Command::Hotplug | Command::Watch),
+        verbose,
+    );
     match app::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

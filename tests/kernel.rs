@@ -217,6 +217,14 @@ impl Router {
                 mounts += &overlay("/lib", "usrlib");
             }
         }
+        // A syslog the test listens on (`Router::syslog`), at /dev/log.
+        if self.path("log.sock").exists() {
+            mounts += &format!(
+                "{}mount --bind {} /dev/log; ",
+                overlay("/dev", "dev"),
+                self.path("log.sock").display()
+            );
+        }
         let script = format!(
             "set -e; {mounts}mount --bind {lock} /var/lock; {script}",
             lock = self.path("lock").display(),
@@ -226,6 +234,17 @@ impl Router {
             "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
         ]);
         cmd
+    }
+
+    /// A syslog for the router's runs: what they send to /dev/log arrives here.
+    fn syslog(&self) -> std::os::unix::net::UnixDatagram {
+        fs::create_dir_all(self.path("dev-layer")).unwrap();
+        fs::write(self.path("dev-layer/log"), "").unwrap();
+        let socket = std::os::unix::net::UnixDatagram::bind(self.path("log.sock")).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
     }
 
     /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
@@ -2790,5 +2809,61 @@ fn resilient_a_reload_applies_the_edited_config() {
         fs::read_to_string(r.path("rc.log")).unwrap(),
         "",
         "the watcher keeps running"
+    );
+}
+
+#[test]
+fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("syslog", 2);
+    r.set_config(&MULTIPATH_V6);
+    r.set_dump(&v6_dump(&[true, true]));
+    let syslog = r.syslog();
+    let mut buf = [0u8; 1024];
+    let mut next = || {
+        let n = syslog.recv(&mut buf).expect("a syslog line");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // hotplug: every line to syslog (`logread -e ecmp-hotplug`), daemon facility, none to
+    // stderr.
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let line = next();
+    assert!(line.starts_with("<30>"), "daemon.info: {line}");
+    assert!(line.contains(" ecmp-hotplug["), "{line}");
+    // watch, as procd runs it (stderr not a terminal): syslog too.
+    let dump = r.path("dump.json");
+    let mut watch = r
+        .router_shell(&format!(
+            "exec /usr/sbin/ecmp-hotplug --dump {} watch",
+            dump.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // ip netns exec, unshare and sh each exec the next: the pid is the binary's.
+    let tag = format!(" ecmp-hotplug[{}]: ", watch.id());
+    let mut lines = Vec::new();
+    let found = loop {
+        let line = next();
+        lines.push(line.clone());
+        if line.contains("watching") {
+            break line;
+        }
+    };
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    assert!(
+        found.starts_with("<30>") && found.contains(&tag),
+        "{tag} in {lines:?}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
