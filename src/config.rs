@@ -434,9 +434,11 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The option's one value, as text. Values are bytes as libuci reads them; one that is no
+    /// UTF-8 is this value's error, not the file's (a Latin-1 comment is nobody's).
     fn single<'o>(&self, opt: &'o uci::Opt) -> Result<&'o str, ConfigError> {
         match &opt.value {
-            Value::Single(s) => Ok(s),
+            Value::Single(s) => self.text(opt, s),
             Value::List(_) => Err(self.error(
                 opt.line,
                 &format!("'{}' takes one value, not a list", opt.name),
@@ -444,15 +446,27 @@ impl Reader<'_> {
         }
     }
 
+    fn text<'o>(&self, opt: &uci::Opt, bytes: &'o [u8]) -> Result<&'o str, ConfigError> {
+        std::str::from_utf8(bytes).map_err(|_| {
+            self.invalid(
+                opt.line,
+                &opt.name,
+                &String::from_utf8_lossy(bytes),
+                "UTF-8 text",
+            )
+        })
+    }
+
     fn names(&self, opt: &uci::Opt) -> Result<Vec<String>, ConfigError> {
         opt.value
             .items()
             .iter()
             .map(|v| {
+                let v = self.text(opt, v)?;
                 if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     Err(self.invalid(opt.line, &opt.name, v, "a valid name"))
                 } else {
-                    Ok(v.clone())
+                    Ok(v.to_string())
                 }
             })
             .collect()
@@ -640,13 +654,34 @@ mod tests {
             ),
             (
                 "config group g\n option target '2000::/3\n",
-                ":2: unterminated ' quote",
+                ":2: EOF with unterminated '",
             ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.starts_with("/etc/config/ecmp-hotplug:"), "{e}");
             assert!(e.contains(msg), "{text:?} gave {e:?}, wanted {msg:?}");
         }
+    }
+
+    #[test]
+    fn values_are_bytes_and_only_a_used_one_must_be_text() {
+        // libuci reads bytes: a Latin-1 comment, or a value in an option the tool ignores,
+        // change nothing; in a value it uses, that value is the error, with its line.
+        let latin1 = b"# r\xe9seau\nconfig group g\n option target 2000::/3\n option note caf\xe9\n list proto dhcpv6\n";
+        let (c, w) = Config::parse(latin1, "/etc/config/ecmp-hotplug").unwrap();
+        assert_eq!(c.groups[0].protos, ["dhcpv6"]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains(":4: unknown option 'note'"), "{w:?}");
+        let e = Config::parse(
+            b"config group g\n option target 2000::/3\n list interface 'wan\xe9'\n",
+            "/etc/config/ecmp-hotplug",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "/etc/config/ecmp-hotplug:3: interface 'wan\u{fffd}' is not UTF-8 text"
+        );
     }
 
     #[test]
