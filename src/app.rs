@@ -14,11 +14,10 @@ use log::{debug, error, info, warn};
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
 use crate::event::{Action, Event};
-use crate::netlink::{self, Kernel, KernelError, KernelEvent, Monitor};
-use crate::plan::{self, Change, Changes, Conflict, Desired, Hint};
-use crate::route::{Family, Links, Object, ObjectKind, PROTOCOL, ProtocolName, Route};
-use crate::status;
-use crate::{lock, ubus};
+use crate::netlink::{Kernel, KernelError, KernelEvent, Monitor};
+use crate::plan::{self, Changes, Desired, Hint, Resilience};
+use crate::route::{Links, Object, PROTOCOL, ProtocolName, Route, Sysctl};
+use crate::{apply, lock, status, sysctl, ubus};
 
 /// Where the interface state comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,76 +215,144 @@ fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
 /// without resilient nexthop groups (Linux < 5.13): how the tests reach the fallback here.
 const NO_RESILIENT_ENV: &str = "ECMP_HOTPLUG_NO_RESILIENT";
 
-/// Whether `auto` groups get resilient nexthop groups this run. An installed resilient group
-/// of ours answers it; otherwise the kernel is asked by trying, once, when a group that may
-/// use one has a member to install (`probe`). Without asking (status, dry runs, nothing to
-/// install, or a try the kernel refused for another reason than the answer) it goes by what
-/// is installed: a kernel with nexthop objects has them, unless an `auto` group's route is
-/// already a multipath one of ours.
-fn resilient_support(snap: &Snapshot, kernel: &mut Kernel, probe: bool) -> Result<bool, Error> {
+/// A run's plan: what each group should be, the changes that make the kernel so, and
+/// whether `auto` groups got resilient nexthop groups.
+struct Plan<'c> {
+    desired: Vec<Desired<'c>>,
+    changes: Changes,
+    resilient: bool,
+}
+
+/// Plans a run from `snap`. `ask`: the run may write, so where the planner can't tell whether
+/// the kernel takes resilient groups, the kernel is asked (by trying); otherwise, and where
+/// the try tells nothing, the planner's assumption stands. Reads the sysctls the plan needs.
+fn plan<'c>(snap: &'c Snapshot, kernel: &mut Kernel, ask: bool) -> Result<Plan<'c>, Error> {
     let config = &snap.config;
-    let wanted = config.enabled
-        && config
-            .groups
-            .iter()
-            .any(|g| g.mode(config) != Mode::Multipath);
-    let Some(objects) = &snap.objects else {
-        return Ok(false);
-    };
-    if !wanted || std::env::var_os(NO_RESILIENT_ENV).is_some() {
-        return Ok(false);
-    }
-    let ours = |o: &&Object| o.is_owned();
-    if objects.iter().filter(ours).any(|o| {
-        matches!(
-            o.kind,
-            ObjectKind::Group {
-                resilient: Some(_),
-                ..
-            }
-        )
-    }) {
-        return Ok(true);
-    }
-    let fell_back = || {
-        !config.groups.iter().any(|g| {
-            g.mode(config) == Mode::Auto
-                && snap
-                    .installed
-                    .iter()
-                    .any(|r| r.is_owned() && r.holds(&g.key) && r.nh_id.is_none())
-        })
-    };
-    // Members as multipath would have them (it keeps those without carrier): none means the
-    // answer changes nothing this run (early boot, `network restart`), so don't ask.
-    let to_install = plan::desired(&snap.dump, config, &snap.links, false)
-        .iter()
-        .any(|d| d.group.mode(config) != Mode::Multipath && !d.members.is_empty());
-    if !probe || !to_install {
-        return Ok(fell_back());
-    }
-    // What a killed probe left behind is ours and in the way; anything else there is not.
-    for id in [plan::PROBE_GROUP, plan::PROBE_LEG] {
-        match objects.iter().find(|o| o.id == id) {
-            Some(o) if o.is_owned() => kernel.delete_object(id)?,
-            Some(o) => {
-                warn!(
-                    "nexthop id {id} is held by an object of proto {}: can't try resilient groups",
-                    ProtocolName(o.protocol)
-                );
-                return Ok(fell_back());
-            }
-            None => {}
+    let forced_off = std::env::var_os(NO_RESILIENT_ENV).is_some();
+    let resilience = plan::resilience(
+        &snap.dump,
+        config,
+        &snap.links,
+        &snap.installed,
+        snap.objects.as_deref(),
+        forced_off,
+    );
+    let resilient = match resilience {
+        Resilience::Known(answer) => answer,
+        Resilience::Blocked {
+            id,
+            protocol,
+            assume,
+        } => {
+            warn!(
+                "nexthop id {id} is held by an object of proto {}: can't try resilient groups",
+                ProtocolName(protocol)
+            );
+            assume
         }
+        Resilience::Ask { assume, .. } if !ask => assume,
+        Resilience::Ask { stale, assume } => {
+            for id in stale {
+                kernel.delete_object(id)?;
+            }
+            kernel
+                .takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)
+                .unwrap_or_else(|e| {
+                    warn!("could not try a resilient nexthop group: {e}");
+                    assume
+                })
+        }
+    };
+    let desired = plan::desired(&snap.dump, config, &snap.links, resilient);
+    let mut settings = Vec::new();
+    for setting in plan::settings(config, &desired) {
+        let have = sysctl::read(&setting.sysctl)?;
+        if have.is_none() {
+            debug!("this kernel has no {}", setting.sysctl);
+        }
+        settings.push((setting, have));
     }
-    // A refusal for another reason (a full table, …) tells nothing about resilient groups:
-    // go by what is installed, and the next run asks again.
-    kernel
-        .takes_resilient_groups(plan::PROBE_GROUP, plan::PROBE_LEG)
-        .or_else(|e| {
-            warn!("could not try a resilient nexthop group: {e}");
-            Ok(fell_back())
-        })
+    let changes = plan::changes(&desired, &snap.installed, snap.objects(), &settings);
+    Ok(Plan {
+        desired,
+        changes,
+        resilient,
+    })
+}
+
+/// The kernel, as the executor writes to it.
+struct Live<'k>(&'k mut Kernel);
+
+impl apply::Seam for Live<'_> {
+    fn write_route(&mut self, route: &Route, create: bool) -> Result<(), String> {
+        self.0.write(route, create).map_err(|e| e.to_string())
+    }
+    fn delete_route(&mut self, route: &Route) -> Result<(), String> {
+        self.0.delete(route).map_err(|e| e.to_string())
+    }
+    fn write_object(&mut self, object: &Object, create: bool) -> Result<(), String> {
+        self.0
+            .write_object(object, create)
+            .map_err(|e| e.to_string())
+    }
+    fn delete_object(&mut self, id: u32) -> Result<(), String> {
+        self.0.delete_object(id).map_err(|e| e.to_string())
+    }
+    fn set_sysctl(&mut self, sysctl: &Sysctl, value: u8) -> Result<(), String> {
+        sysctl::write(sysctl, value).map_err(|e| e.to_string())
+    }
+}
+
+/// A dry run: every write is taken, none is made; the executor's lines are what it says.
+struct DryRun;
+
+impl apply::Seam for DryRun {
+    fn write_route(&mut self, _: &Route, _: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_route(&mut self, _: &Route) -> Result<(), String> {
+        Ok(())
+    }
+    fn write_object(&mut self, _: &Object, _: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_object(&mut self, _: u32) -> Result<(), String> {
+        Ok(())
+    }
+    fn set_sysctl(&mut self, _: &Sysctl, _: u8) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Carries out `changes` (or, in a dry run, says them) and reports: each change made is an
+/// info line, each failure part of the error.
+fn execute(
+    kernel: &mut Kernel,
+    changes: &Changes,
+    links: &Links,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let outcome = if dry_run {
+        if changes.changes.is_empty() {
+            say("nothing to change");
+        }
+        let outcome = apply::apply(&mut DryRun, changes, links);
+        for line in &outcome.done {
+            say(&format!("dry run: {line}"));
+        }
+        outcome
+    } else {
+        let outcome = apply::apply(&mut Live(kernel), changes, links);
+        for line in &outcome.done {
+            info!("{line}");
+        }
+        outcome
+    };
+    if outcome.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Apply(outcome.errors))
+    }
 }
 
 /// What a reconcile saw, for `watch`: who was in each group, and where a default route
@@ -333,8 +400,8 @@ fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel)?;
-    let resilient = resilient_support(&snap, &mut kernel, !opts.dry_run)?;
-    if !resilient && snap.config.enabled {
+    let plan = plan(&snap, &mut kernel, !opts.dry_run)?;
+    if !plan.resilient && snap.config.enabled {
         if let Some(g) = snap
             .config
             .groups
@@ -347,23 +414,10 @@ fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<
             );
         }
     }
-    let desired = plan::desired(&snap.dump, &snap.config, &snap.links, resilient);
-    warn_skipped(&desired);
-    *seen = Some(Seen::of(&desired));
-    let mut errors = Vec::new();
-    if snap.config.enabled {
-        if let Err(e) = apply_hash_policy(&snap.config, opts.dry_run) {
-            errors.push(e.to_string());
-        }
-    }
-    for (family, device) in linkdown_devices(&desired) {
-        if let Err(e) = ignore_linkdown(family, device, opts.dry_run) {
-            errors.push(e.to_string());
-        }
-    }
-    let changes = plan::changes(&desired, &snap.installed, snap.objects());
+    warn_skipped(&plan.desired);
+    *seen = Some(Seen::of(&plan.desired));
     let departures = plan::departures(
-        &desired,
+        &plan.desired,
         &snap.installed,
         snap.objects(),
         &snap.links,
@@ -371,70 +425,11 @@ fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<
     );
     for departure in departures
         .iter()
-        .filter(|d| !changes.conflicts.iter().any(|c| c.group() == d.group))
+        .filter(|d| !plan.changes.conflicts.iter().any(|c| c.group() == d.group))
     {
         info!("{departure}");
     }
-    errors.extend(apply(&mut kernel, &changes, &snap.links, opts.dry_run));
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Apply(errors))
-    }
-}
-
-/// Every (family, device) that carries a leg of a multipath route, once. (A few entries: a
-/// linear check is smaller code than sorting or a B-tree, which cost 2–5 KB on mipsel.)
-fn linkdown_devices<'d>(desired: &'d [Desired]) -> Vec<(Family, &'d str)> {
-    let mut devices = Vec::new();
-    for d in desired.iter().filter(|d| d.mode == Mode::Multipath) {
-        for m in &d.members {
-            let entry = (d.group.family(), m.device.as_str());
-            if !devices.contains(&entry) {
-                devices.push(entry);
-            }
-        }
-    }
-    devices
-}
-
-/// A multipath leg whose device loses carrier stays in the route, flagged `linkdown`; with
-/// `ignore_routes_with_linkdown` the kernel skips it (`dead linkdown`) and takes it back by
-/// itself with the carrier, without a hotplug event (netifd sends none for `force_link`
-/// interfaces). Set only where it is off (any non-zero value is on), and never reset.
-fn ignore_linkdown(family: Family, device: &str, dry_run: bool) -> Result<(), KernelError> {
-    let have = netlink::ignores_linkdown(family, device)?.map(|v| u8::from(v != 0));
-    let name = format!("net.{family}.conf.{device}.ignore_routes_with_linkdown");
-    settle(&name, have, 1, dry_run, || {
-        netlink::set_ignore_linkdown(family, device)
-    })
-}
-
-/// Brings sysctl `name` from `have` to `want` where they differ: a dry run only says so, a
-/// real run logs and writes. `None`: this kernel doesn't have it.
-fn settle(
-    name: &str,
-    have: Option<u8>,
-    want: u8,
-    dry_run: bool,
-    set: impl FnOnce() -> Result<(), KernelError>,
-) -> Result<(), KernelError> {
-    match have {
-        Some(have) if have != want => {
-            if dry_run {
-                say(&format!("dry run: {name} {have} -> {want}"));
-                Ok(())
-            } else {
-                info!("{name} {have} -> {want}");
-                set()
-            }
-        }
-        Some(_) => Ok(()),
-        None => {
-            debug!("this kernel has no {name}");
-            Ok(())
-        }
-    }
+    execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run)
 }
 
 /// How long `watch` lets a burst of events (a carrier flap sends several) settle before it
@@ -545,26 +540,19 @@ fn flush(opts: &Options) -> Result<(), Error> {
     let links = kernel.links()?;
     let installed = kernel.routes()?;
     let objects = kernel.objects()?.unwrap_or_default();
-    let changes = plan::changes(&[], &installed, &objects);
-    let errors = apply(&mut kernel, &changes, &links, opts.dry_run);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Apply(errors))
-    }
+    let changes = plan::changes(&[], &installed, &objects, &[]);
+    execute(&mut kernel, &changes, &links, opts.dry_run)
 }
 
 fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel)?;
-    let resilient = resilient_support(&snap, &mut kernel, false)?;
-    let desired = plan::desired(&snap.dump, &snap.config, &snap.links, resilient);
-    let changes = plan::changes(&desired, &snap.installed, snap.objects());
+    let plan = plan(&snap, &mut kernel, false)?;
     let report = status::Report::new(
         &snap.config,
-        &desired,
+        &plan.desired,
         &snap.installed,
-        &changes,
+        &plan.changes,
         &snap.links,
     );
     if json {
@@ -598,210 +586,6 @@ fn warn_skipped(desired: &[Desired]) {
                 d.group.name, skip.interface, skip.reason
             );
         }
-    }
-}
-
-fn apply_hash_policy(config: &Config, dry_run: bool) -> Result<(), KernelError> {
-    let Some(want) = config.hash_policy.sysctl() else {
-        return Ok(());
-    };
-    for family in [Family::V4, Family::V6] {
-        let name = format!("net.{family}.fib_multipath_hash_policy");
-        settle(&name, netlink::hash_policy(family)?, want, dry_run, || {
-            netlink::set_hash_policy(family, want)
-        })?;
-    }
-    Ok(())
-}
-
-/// Carries out `changes`; returns one message per group that could not be applied.
-fn apply(kernel: &mut Kernel, changes: &Changes, links: &Links, dry_run: bool) -> Vec<String> {
-    let mut errors: Vec<String> = changes
-        .conflicts
-        .iter()
-        .map(|c| match c {
-            Conflict::Route { group, route } => format!(
-                "{group}: {} is held by a route of proto {} ({}) that ecmp-hotplug did not write; left as it is",
-                route.key,
-                ProtocolName(route.protocol),
-                links.describe(&route.nexthops)
-            ),
-            Conflict::Object { group, object } => format!(
-                "{group}: nexthop id {} is held by an object of proto {} that ecmp-hotplug did not write; left as it is",
-                object.id,
-                ProtocolName(object.protocol)
-            ),
-            Conflict::Unsupported { group } => format!(
-                "{group}: mode resilient, but this kernel takes no resilient nexthop groups (Linux 5.13 has them; mode auto falls back to multipath); left as it is"
-            ),
-        })
-        .collect();
-    if dry_run && changes.changes.is_empty() {
-        say("nothing to change");
-    }
-    // A group that failed is not touched again this run: its later steps would build on
-    // what is missing (a route through a group that wasn't written). A nexthop the kernel
-    // refuses (its device vanished since the kernel was read, its gateway is off-link) fails
-    // alone: the group is written without it, the run exits 1 naming it, and the next run
-    // tries it again.
-    let mut failed: Vec<&str> = Vec::new();
-    let mut refused: Vec<u32> = Vec::new();
-    for change in &changes.changes {
-        let group = match change {
-            Change::Write { group, .. } | Change::WriteObject { group, .. } => Some(group),
-            Change::Delete { group, .. } | Change::DeleteObject { group, .. } => group.as_ref(),
-        };
-        if group.is_some_and(|g| failed.contains(&g.as_str())) {
-            continue;
-        }
-        let mut what = describe(change, links);
-        if dry_run {
-            say(&format!("dry run: {what}"));
-            continue;
-        }
-        let outcome = match change {
-            Change::Write {
-                group,
-                route,
-                create,
-            } => write_route(kernel, group, route, *create, links, &mut errors).map(|partial| {
-                if let Some(route) = partial {
-                    what = format!(
-                        "{group}: {} -> {}",
-                        route.key,
-                        links.describe(&route.nexthops)
-                    );
-                }
-            }),
-            Change::Delete { route, .. } => kernel.delete(route).map_err(|e| e.to_string()),
-            Change::WriteObject { object, create, .. } => {
-                let (object, dropped) = without_refused(object, &refused);
-                if dropped > 0 {
-                    what = format!("{what} ({dropped} refused)");
-                }
-                match &object.kind {
-                    ObjectKind::Group { members, .. } if members.is_empty() => {
-                        Err("the kernel took none of its nexthops".into())
-                    }
-                    _ => kernel
-                        .write_object(&object, *create)
-                        .map_err(|e| e.to_string()),
-                }
-            }
-            Change::DeleteObject { object, .. } => {
-                kernel.delete_object(object.id).map_err(|e| e.to_string())
-            }
-        };
-        match outcome {
-            Ok(()) => info!("{what}"),
-            Err(e) => {
-                errors.push(format!("{what}: {e}"));
-                match change {
-                    Change::WriteObject { object, .. }
-                        if matches!(object.kind, ObjectKind::Leg { .. }) =>
-                    {
-                        refused.push(object.id)
-                    }
-                    _ => failed.extend(group.map(String::as_str)),
-                }
-            }
-        }
-    }
-    errors
-}
-
-/// `object` as it is written this run: a group without the legs in `refused`; and how many
-/// it lost.
-fn without_refused(object: &Object, refused: &[u32]) -> (Object, usize) {
-    let mut object = object.clone();
-    let mut dropped = 0;
-    if let ObjectKind::Group { members, .. } = &mut object.kind {
-        let before = members.len();
-        members.retain(|m| !refused.contains(&m.0));
-        dropped = before - members.len();
-    }
-    (object, dropped)
-}
-
-/// Writes `route`. When the kernel refuses a multipath route as a whole, the legs it takes are
-/// found one at a time and those installed, each refused one reported in `errors`; the route
-/// written then is returned.
-fn write_route(
-    kernel: &mut Kernel,
-    group: &str,
-    route: &Route,
-    create: bool,
-    links: &Links,
-    errors: &mut Vec<String>,
-) -> Result<Option<Route>, String> {
-    let whole = match kernel.write(route, create) {
-        Ok(()) => return Ok(None),
-        Err(e) if route.nh_id.is_some() || route.nexthops.len() < 2 => return Err(e.to_string()),
-        Err(e) => e,
-    };
-    let mut taken = Route {
-        nexthops: Vec::new(),
-        ..route.clone()
-    };
-    let mut create = create;
-    for nh in &route.nexthops {
-        taken.nexthops.push(*nh);
-        if let Err(e) = kernel.write(&taken, create) {
-            taken.nexthops.pop();
-            errors.push(format!(
-                "{group}: {} refused: {e}",
-                links.describe(std::slice::from_ref(nh))
-            ));
-        } else {
-            create = false;
-        }
-    }
-    if taken.nexthops.is_empty() {
-        Err(whole.to_string())
-    } else {
-        Ok(Some(taken))
-    }
-}
-
-/// One line about one change, for the log and dry runs.
-fn describe(change: &Change, links: &Links) -> String {
-    let via = |route: &Route| match route.nh_id {
-        Some(id) => format!("nexthop group {id} ({})", links.describe(&route.nexthops)),
-        None => links.describe(&route.nexthops),
-    };
-    match change {
-        Change::Write { group, route, .. } => format!("{group}: {} -> {}", route.key, via(route)),
-        Change::Delete {
-            group: Some(group),
-            route,
-        } => format!("{group}: removed {} (no members)", route.key),
-        Change::Delete { group: None, route } => {
-            format!("removed {} (no group wants it)", route.key)
-        }
-        Change::WriteObject { group, object, .. } => {
-            format!("{group}: nexthop {}", describe_object(object, links))
-        }
-        Change::DeleteObject {
-            group: Some(group),
-            object,
-        } => format!("{group}: removed nexthop {} to recreate it", object.id),
-        Change::DeleteObject {
-            group: None,
-            object,
-        } => format!("removed nexthop {} (no group wants it)", object.id),
-    }
-}
-
-fn describe_object(object: &Object, links: &Links) -> String {
-    match &object.kind {
-        ObjectKind::Leg {
-            ifindex, gateway, ..
-        } => format!("{} {}", object.id, links.leg(*ifindex, *gateway)),
-        ObjectKind::Group { members, .. } => match members.len() {
-            1 => format!("group {} of 1 nexthop", object.id),
-            n => format!("group {} of {n} nexthops", object.id),
-        },
-        ObjectKind::Other => object.id.to_string(),
     }
 }
 

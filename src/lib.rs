@@ -13,6 +13,7 @@
 )]
 
 pub mod app;
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod dump;
@@ -23,5 +24,6 @@ pub mod netlink;
 pub mod plan;
 pub mod route;
 pub mod status;
+pub mod sysctl;
 pub mod ubus;
 pub mod uci;

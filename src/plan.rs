@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::config::{Config, Group, Mode};
 use crate::dump::{Dump, Interface};
-use crate::route::{Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, Weight};
+use crate::route::{Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, Sysctl, Weight};
 
 /// The nexthop object ids ecmp-hotplug uses: `0xEC` (as in its protocol mark) in the top
 /// byte, then a 12-bit slot per group and a 12-bit slot per uplink in the group, slot 0 being
@@ -521,6 +521,149 @@ pub enum Change {
         group: Option<String>,
         object: Object,
     },
+    /// Set a sysctl the plan needs from `have` to `setting.want`.
+    Sysctl { setting: Setting, have: u8 },
+}
+
+impl Change {
+    /// The group the change is for; `None` for leftovers and settings.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Change::Write { group, .. } | Change::WriteObject { group, .. } => Some(group),
+            Change::Delete { group, .. } | Change::DeleteObject { group, .. } => group.as_deref(),
+            Change::Sysctl { .. } => None,
+        }
+    }
+}
+
+/// A sysctl value the plan needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub sysctl: Sysctl,
+    pub want: u8,
+}
+
+impl Setting {
+    /// Whether the kernel's `have` already does it: `ignore_routes_with_linkdown` is on at
+    /// any non-zero value (and is never reset), the hash policy must be the one asked for.
+    pub fn met_by(&self, have: u8) -> bool {
+        match self.sysctl {
+            Sysctl::IgnoreLinkdown(..) => have != 0,
+            Sysctl::HashPolicy(_) => have == self.want,
+        }
+    }
+}
+
+/// The sysctls the plan needs: both families' hash policy (unless `keep`, or disabled), and
+/// `ignore_routes_with_linkdown` on every device that carries a leg of a multipath route,
+/// once each. A multipath leg whose device loses carrier stays in the route, flagged
+/// `linkdown`; with the setting on the kernel skips it (`dead linkdown`) and takes it back
+/// by itself with the carrier, with no hotplug event (netifd sends none for `force_link`
+/// interfaces). (A linear check: sorting or a B-tree cost 2–5 KB on mipsel.)
+pub fn settings(config: &Config, desired: &[Desired]) -> Vec<Setting> {
+    let mut out = Vec::new();
+    if let (true, Some(want)) = (config.enabled, config.hash_policy.sysctl()) {
+        for family in [Family::V4, Family::V6] {
+            out.push(Setting {
+                sysctl: Sysctl::HashPolicy(family),
+                want,
+            });
+        }
+    }
+    for d in desired.iter().filter(|d| d.mode == Mode::Multipath) {
+        for m in &d.members {
+            let setting = Setting {
+                sysctl: Sysctl::IgnoreLinkdown(d.group.family(), m.device.clone()),
+                want: 1,
+            };
+            if !out.contains(&setting) {
+                out.push(setting);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `auto` groups get resilient nexthop groups this run, as far as the state tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resilience {
+    /// The state answers it: no nexthop objects, nothing wants them, a resilient group of
+    /// ours is installed, or the answer changes nothing this run (no group that may use one
+    /// has a member to install: early boot, `network restart`).
+    Known(bool),
+    /// Only the kernel can tell, by trying with the probe's ids (`PROBE_GROUP`, `PROBE_LEG`)
+    /// once `stale` (a killed run's probe) is deleted. A run that can't ask (status, a dry
+    /// run) or whose try is refused for another reason goes by `assume`.
+    Ask { stale: Vec<u32>, assume: bool },
+    /// Another's object holds a probe id: go by `assume`.
+    Blocked { id: u32, protocol: u8, assume: bool },
+}
+
+/// What the state says of resilient groups. `objects: None`: the kernel has no nexthop
+/// objects. `forced_off`: behave as on a kernel without resilient groups (the tests' way to a
+/// fallback this kernel won't take).
+pub fn resilience(
+    dump: &Dump,
+    config: &Config,
+    links: &Links,
+    installed: &[Route],
+    objects: Option<&[Object]>,
+    forced_off: bool,
+) -> Resilience {
+    let Some(objects) = objects else {
+        return Resilience::Known(false);
+    };
+    let wanted = config.enabled
+        && config
+            .groups
+            .iter()
+            .any(|g| g.mode(config) != Mode::Multipath);
+    if !wanted || forced_off {
+        return Resilience::Known(false);
+    }
+    let resilient_of_ours = objects.iter().any(|o| {
+        o.is_owned()
+            && matches!(
+                o.kind,
+                ObjectKind::Group {
+                    resilient: Some(_),
+                    ..
+                }
+            )
+    });
+    if resilient_of_ours {
+        return Resilience::Known(true);
+    }
+    // Without an answer: yes, unless an `auto` group's route is already a multipath one of
+    // ours (an earlier run was told no).
+    let assume = !config.groups.iter().any(|g| {
+        g.mode(config) == Mode::Auto
+            && installed
+                .iter()
+                .any(|r| r.is_owned() && r.holds(&g.key) && r.nh_id.is_none())
+    });
+    // Members as multipath would have them (it keeps those without carrier).
+    let to_install = desired(dump, config, links, false)
+        .iter()
+        .any(|d| d.group.mode(config) != Mode::Multipath && !d.members.is_empty());
+    if !to_install {
+        return Resilience::Known(assume);
+    }
+    let mut stale = Vec::new();
+    for id in [PROBE_GROUP, PROBE_LEG] {
+        match objects.iter().find(|o| o.id == id) {
+            Some(o) if o.is_owned() => stale.push(id),
+            Some(o) => {
+                return Resilience::Blocked {
+                    id,
+                    protocol: o.protocol,
+                    assume,
+                };
+            }
+            None => {}
+        }
+    }
+    Resilience::Ask { stale, assume }
 }
 
 /// Why a group is left alone (and the run fails).
@@ -546,18 +689,34 @@ impl Conflict {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// In this order: objects written (legs before the groups that use them), routes
+    /// In this order: sysctls, objects written (legs before the groups that use them), routes
     /// written, routes deleted, objects deleted (groups before their legs). So a route always
     /// has what it points to, and a group whose key moved is never without a route.
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
 }
 
-/// What to write so that the kernel's routes and nexthop objects equal `desired`. Nothing
-/// without the tool's mark is in the result, except as a conflict; an object of ours that
-/// something else uses (a foreign route or group) is kept.
-pub fn changes(desired: &[Desired], installed: &[Route], objects: &[Object]) -> Changes {
+/// What to write so that the kernel's routes, nexthop objects and sysctls equal the plan:
+/// `desired`, and `settings` with the value each has now (`None`: this kernel doesn't have
+/// it, so there is nothing to set). Nothing without the tool's mark is in the result, except
+/// as a conflict; an object of ours that something else uses (a foreign route or group) is
+/// kept.
+pub fn changes(
+    desired: &[Desired],
+    installed: &[Route],
+    objects: &[Object],
+    settings: &[(Setting, Option<u8>)],
+) -> Changes {
     let mut out = Changes::default();
+    for (setting, have) in settings {
+        match *have {
+            Some(have) if !setting.met_by(have) => out.changes.push(Change::Sysctl {
+                setting: setting.clone(),
+                have,
+            }),
+            _ => {}
+        }
+    }
     let mut routes = Vec::new();
     let mut deletes = Vec::new();
     // Ranges of groups left alone: their objects are not stale.
@@ -1082,7 +1241,11 @@ mod tests {
             ),
         ];
         for (case, desired, installed, want) in cases {
-            assert_eq!(short(&changes(&desired, &installed, &[])), want, "{case}");
+            assert_eq!(
+                short(&changes(&desired, &installed, &[], &[])),
+                want,
+                "{case}"
+            );
         }
     }
 
@@ -1092,7 +1255,7 @@ mod tests {
         let mut foreign = installed("2000::/3", 1024, 4, vec![nh(2, Some("fe80::1"), 1)]);
         foreign.src = Some("2001:db8::/56".parse().unwrap());
         let d = vec![multipath(&g, vec![nh(2, Some("fe80::1"), 1)])];
-        let c = changes(&d, &[foreign], &[]);
+        let c = changes(&d, &[foreign], &[], &[]);
         assert!(c.conflicts.is_empty());
         assert_eq!(c.changes.len(), 1);
     }
@@ -1242,6 +1405,179 @@ mod tests {
         }
     }
 
+    #[test]
+    fn settings_are_planned_and_only_what_differs_is_a_change() {
+        let mut cfg = config(vec![group("v6", "2000::/3", &["dhcpv6"], &[])], &[]);
+        let ifaces = [
+            v6_iface("wan6", "eth1", "fe80::1"),
+            v6_iface("wan_6", "pppoe-wan", "fe80::2"),
+        ]
+        .join(",");
+        let hash = |f| Setting {
+            sysctl: Sysctl::HashPolicy(f),
+            want: 1,
+        };
+        let linkdown = |dev: &str| Setting {
+            sysctl: Sysctl::IgnoreLinkdown(Family::V6, dev.into()),
+            want: 1,
+        };
+        // Multipath: the hash policy and every leg's device; resilient: the hash policy.
+        let mp = desired(&dump(&ifaces), &cfg, &links(), false);
+        let want = settings(&cfg, &mp);
+        assert_eq!(
+            want,
+            [
+                hash(Family::V4),
+                hash(Family::V6),
+                linkdown("eth1"),
+                linkdown("pppoe-wan")
+            ]
+        );
+        let res = desired(&dump(&ifaces), &cfg, &links(), true);
+        assert_eq!(settings(&cfg, &res), [hash(Family::V4), hash(Family::V6)]);
+        // Only what differs: linkdown at any non-zero value is on; a missing one (None) is
+        // nothing to set.
+        let have = [Some(1), Some(0), Some(2), None];
+        let current: Vec<_> = want.into_iter().zip(have).collect();
+        let c = changes(&mp, &[], &[], &current);
+        let sysctls: Vec<_> = c
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Sysctl { setting, have } => Some((setting.sysctl.to_string(), *have)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sysctls,
+            [("net.ipv6.fib_multipath_hash_policy".to_string(), 0)]
+        );
+        assert!(
+            matches!(c.changes[0], Change::Sysctl { .. }),
+            "settings come first"
+        );
+        // keep, or disabled: no hash policy.
+        let keep = Config {
+            hash_policy: HashPolicy::Keep,
+            ..cfg.clone()
+        };
+        assert_eq!(settings(&keep, &res), []);
+        cfg.enabled = false;
+        assert_eq!(settings(&cfg, &[]), []);
+    }
+
+    #[test]
+    fn resilience_is_asked_only_when_the_state_cannot_tell() {
+        let cfg = config(vec![group("v6", "2000::/3", &["dhcpv6"], &[])], &[]);
+        let up = dump(&v6_iface("wan6", "eth1", "fe80::1"));
+        let down = dump(r#"{"interface":"wan6","up":false,"proto":"dhcpv6"}"#);
+        let ours_resilient = resilient_desired(&cfg, &[v6_iface("wan6", "eth1", "fe80::1")])
+            .objects
+            .clone();
+        let mp_route = Route::owned(cfg.groups[0].key, vec![nh(2, Some("fe80::1"), 1)]);
+        let probe = |id, protocol| Object {
+            id,
+            protocol,
+            kind: ObjectKind::Other,
+        };
+        let ask = |stale: Vec<u32>, assume| Resilience::Ask { stale, assume };
+        // (case, dump, installed routes, objects, forced off, answer)
+        type Case<'a> = (
+            &'a str,
+            &'a Dump,
+            Vec<Route>,
+            Option<Vec<Object>>,
+            bool,
+            Resilience,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "no nexthop objects",
+                &up,
+                vec![],
+                None,
+                false,
+                Resilience::Known(false),
+            ),
+            (
+                "forced off",
+                &up,
+                vec![],
+                Some(vec![]),
+                true,
+                Resilience::Known(false),
+            ),
+            (
+                "a resilient group of ours",
+                &up,
+                vec![],
+                Some(ours_resilient),
+                false,
+                Resilience::Known(true),
+            ),
+            (
+                "a member to install: ask",
+                &up,
+                vec![],
+                Some(vec![]),
+                false,
+                ask(vec![], true),
+            ),
+            (
+                "nothing to install (lo down at boot, network restart): don't",
+                &down,
+                vec![],
+                Some(vec![]),
+                false,
+                Resilience::Known(true),
+            ),
+            (
+                "an auto group already fell back",
+                &up,
+                vec![mp_route.clone()],
+                Some(vec![]),
+                false,
+                ask(vec![], false),
+            ),
+            (
+                "a killed run's probe is cleared first",
+                &up,
+                vec![],
+                Some(vec![probe(PROBE_LEG, PROTOCOL)]),
+                false,
+                ask(vec![PROBE_LEG], true),
+            ),
+            (
+                "another's object at a probe id",
+                &up,
+                vec![],
+                Some(vec![probe(PROBE_GROUP, 4)]),
+                false,
+                Resilience::Blocked {
+                    id: PROBE_GROUP,
+                    protocol: 4,
+                    assume: true,
+                },
+            ),
+        ];
+        for (case, dump, installed, objects, forced, want) in cases {
+            assert_eq!(
+                resilience(dump, &cfg, &links(), &installed, objects.as_deref(), forced),
+                want,
+                "{case}"
+            );
+        }
+        let all_multipath = Config {
+            mode: Mode::Multipath,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            resilience(&up, &all_multipath, &links(), &[], Some(&[]), false),
+            Resilience::Known(false),
+            "nothing wants them"
+        );
+    }
+
     fn resilient_desired<'c>(cfg: &'c Config, ifaces: &[String]) -> Desired<'c> {
         desired(&dump(&ifaces.join(",")), cfg, &links(), true)
             .pop()
@@ -1357,6 +1693,9 @@ mod tests {
                         format!("object {:x} create={create}", object.id)
                     }
                     Change::DeleteObject { object, .. } => format!("delete {:x}", object.id),
+                    Change::Sysctl { setting, have } => {
+                        format!("sysctl {} {have}->{}", setting.sysctl, setting.want)
+                    }
                 })
                 .chain(c.conflicts.iter().map(|c| match c {
                     Conflict::Object { object, .. } => format!("conflict {:x}", object.id),
@@ -1546,7 +1885,11 @@ mod tests {
             ),
         ];
         for (case, desired, routes, objects, want) in cases {
-            assert_eq!(short(&changes(&desired, &routes, &objects)), want, "{case}");
+            assert_eq!(
+                short(&changes(&desired, &routes, &objects, &[])),
+                want,
+                "{case}"
+            );
         }
     }
 }

@@ -376,6 +376,26 @@ pub struct Resilient {
     pub unbalanced_timer: u32,
 }
 
+/// A sysctl of this network namespace that ecmp-hotplug sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sysctl {
+    /// `net.<family>.fib_multipath_hash_policy`: 0 hashes L3, 1 L4.
+    HashPolicy(Family),
+    /// `net.<family>.conf.<device>.ignore_routes_with_linkdown`.
+    IgnoreLinkdown(Family, String),
+}
+
+impl fmt::Display for Sysctl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sysctl::HashPolicy(family) => write!(f, "net.{family}.fib_multipath_hash_policy"),
+            Sysctl::IgnoreLinkdown(family, device) => {
+                write!(f, "net.{family}.conf.{device}.ignore_routes_with_linkdown")
+            }
+        }
+    }
+}
+
 /// One network device as read at the start of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
@@ -433,14 +453,18 @@ impl Links {
     /// One nexthop without its weight, as `ip nexthop` shows a leg: `via GW dev DEV`, or
     /// `dev DEV` on-link.
     pub fn leg(&self, ifindex: u32, gateway: Option<IpAddr>) -> String {
-        let dev = match self.name(ifindex) {
-            Some(name) => name.to_string(),
-            None => format!("if{ifindex}"),
-        };
-        match gateway {
-            Some(gw) => format!("via {gw} dev {dev}"),
-            None => format!("dev {dev}"),
+        match self.name(ifindex) {
+            Some(name) => leg_text(name, gateway),
+            None => leg_text(&format!("if{ifindex}"), gateway),
         }
+    }
+}
+
+/// The one rendering of a leg: `via GW dev DEV`, or `dev DEV` on-link.
+pub fn leg_text(device: &str, gateway: Option<IpAddr>) -> String {
+    match gateway {
+        Some(gw) => format!("via {gw} dev {device}"),
+        None => format!("dev {device}"),
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::config::{Config, HashPolicy};
 use crate::plan::{Change, Changes, Desired};
-use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName};
+use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName, leg_text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -34,6 +34,21 @@ pub struct Leg {
     pub nexthop: Nexthop,
 }
 
+/// The route at a group's key, ours or not.
+pub struct Installed {
+    pub protocol: u8,
+    /// The nexthop object it uses, if any.
+    pub nexthop_group: Option<u32>,
+    pub legs: Vec<Leg>,
+}
+
+/// A sysctl that differs from what the plan needs.
+pub struct SysctlDrift {
+    pub name: String,
+    pub have: u8,
+    pub want: u8,
+}
+
 pub struct GroupStatus {
     pub name: String,
     pub key: RouteKey,
@@ -43,8 +58,7 @@ pub struct GroupStatus {
     /// Resilient mode: the nexthop group object the route should use.
     pub nexthop_group: Option<u32>,
     pub desired: Vec<Leg>,
-    /// The route at the key, ours or not: its protocol, nexthop object and legs.
-    pub installed: Option<(u8, Option<u32>, Vec<Leg>)>,
+    pub installed: Option<Installed>,
     pub skipped: Vec<(String, String)>,
 }
 
@@ -56,6 +70,8 @@ pub struct Report {
     pub stale: Vec<RouteKey>,
     /// Nexthop objects of ours that no group wants, by id.
     pub stale_objects: Vec<u32>,
+    /// Sysctls that differ from the plan; `sync` sets them.
+    pub sysctls: Vec<SysctlDrift>,
 }
 
 fn legs(route: &Route, links: &Links) -> Vec<Leg> {
@@ -86,14 +102,7 @@ impl Report {
                 let name = &d.group.name;
                 let state = if changes.conflicts.iter().any(|c| c.group() == name) {
                     State::Conflict
-                } else if changes.changes.iter().any(|c| match c {
-                    Change::Write { group, .. } | Change::WriteObject { group, .. } => {
-                        group == name
-                    }
-                    Change::Delete { group, .. } | Change::DeleteObject { group, .. } => {
-                        group.as_ref() == Some(name)
-                    }
-                }) {
+                } else if changes.changes.iter().any(|c| c.group() == Some(name)) {
                     State::OutOfSync
                 } else {
                     State::InSync
@@ -114,7 +123,11 @@ impl Report {
                             nexthop: m.nexthop,
                         })
                         .collect(),
-                    installed: at_key.map(|r| (r.protocol, r.nh_id, legs(r, links))),
+                    installed: at_key.map(|r| Installed {
+                        protocol: r.protocol,
+                        nexthop_group: r.nh_id,
+                        legs: legs(r, links),
+                    }),
                     skipped: d
                         .skipped
                         .iter()
@@ -142,12 +155,25 @@ impl Report {
                 _ => None,
             })
             .collect();
+        let sysctls = changes
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Sysctl { setting, have } => Some(SysctlDrift {
+                    name: setting.sysctl.to_string(),
+                    have: *have,
+                    want: setting.want,
+                }),
+                _ => None,
+            })
+            .collect();
         Report {
             enabled: config.enabled,
             hash_policy: config.hash_policy,
             groups,
             stale,
             stale_objects,
+            sysctls,
         }
     }
 
@@ -165,6 +191,7 @@ impl Report {
                 .iter()
                 .map(|id| format!("stale nexthop id {id}")),
         );
+        out.extend(self.sysctls.iter().map(|s| format!("sysctl {}", s.name)));
         out
     }
 
@@ -182,13 +209,25 @@ mod json {
     use super::{GroupStatus, Leg as ReportLeg, policy_name};
     use crate::route::RouteKey;
 
+    /// The document's shape; 2 added `sysctls`.
+    const VERSION: u32 = 2;
+
     #[derive(Serialize)]
     pub struct Report<'a> {
+        version: u32,
         enabled: bool,
         hash_policy: &'static str,
         groups: Vec<Group<'a>>,
         stale: Vec<Key>,
         stale_objects: &'a [u32],
+        sysctls: Vec<Sysctl<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct Sysctl<'a> {
+        name: &'a str,
+        have: u8,
+        want: u8,
     }
 
     #[derive(Serialize)]
@@ -256,11 +295,21 @@ mod json {
     impl<'a> Report<'a> {
         pub fn of(r: &'a super::Report) -> Report<'a> {
             Report {
+                version: VERSION,
                 enabled: r.enabled,
                 hash_policy: policy_name(r.hash_policy),
                 groups: r.groups.iter().map(group).collect(),
                 stale: r.stale.iter().map(key).collect(),
                 stale_objects: &r.stale_objects,
+                sysctls: r
+                    .sysctls
+                    .iter()
+                    .map(|s| Sysctl {
+                        name: &s.name,
+                        have: s.have,
+                        want: s.want,
+                    })
+                    .collect(),
             }
         }
     }
@@ -281,14 +330,11 @@ mod json {
             mode: g.mode,
             nexthop_group: g.nexthop_group,
             desired: legs(&g.desired),
-            installed: g
-                .installed
-                .as_ref()
-                .map(|(protocol, id, nexthops)| Installed {
-                    protocol: *protocol,
-                    nexthop_group: *id,
-                    nexthops: legs(nexthops),
-                }),
+            installed: g.installed.as_ref().map(|i| Installed {
+                protocol: i.protocol,
+                nexthop_group: i.nexthop_group,
+                nexthops: legs(&i.legs),
+            }),
             skipped: g
                 .skipped
                 .iter()
@@ -317,18 +363,12 @@ fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Res
             .as_deref()
             .map(|i| format!("{i}: "))
             .unwrap_or_default();
-        match l.nexthop.gateway {
-            Some(gw) => writeln!(
-                f,
-                "  {title:<10} {who}via {gw} dev {} weight {}",
-                l.device, l.nexthop.weight
-            )?,
-            None => writeln!(
-                f,
-                "  {title:<10} {who}dev {} weight {}",
-                l.device, l.nexthop.weight
-            )?,
-        }
+        writeln!(
+            f,
+            "  {title:<10} {who}{} weight {}",
+            leg_text(&l.device, l.nexthop.gateway),
+            l.nexthop.weight
+        )?;
     }
     Ok(())
 }
@@ -359,20 +399,24 @@ impl fmt::Display for Report {
             write_legs(f, "desired:", &g.desired)?;
             match &g.installed {
                 None => write_legs(f, "installed:", &[])?,
-                Some((proto, _, legs)) if *proto != crate::route::PROTOCOL => {
-                    let proto = ProtocolName(*proto);
+                Some(i) if i.protocol != crate::route::PROTOCOL => {
+                    let proto = ProtocolName(i.protocol);
                     writeln!(
                         f,
                         "  {:<10} a route of proto {proto}, not ours",
                         "installed:"
                     )?;
-                    write_legs(f, "", legs)?;
+                    write_legs(f, "", &i.legs)?;
                 }
-                Some((_, Some(id), legs)) => {
+                Some(Installed {
+                    nexthop_group: Some(id),
+                    legs,
+                    ..
+                }) => {
                     writeln!(f, "  {:<10} through nexthop group {id}", "installed:")?;
                     write_legs(f, "", legs)?;
                 }
-                Some((_, None, legs)) => write_legs(f, "installed:", legs)?,
+                Some(i) => write_legs(f, "installed:", &i.legs)?,
             }
             for (i, (iface, reason)) in g.skipped.iter().enumerate() {
                 writeln!(
@@ -389,6 +433,13 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "stale: nexthop id {id} (ours, no group wants it; sync removes it)"
+            )?;
+        }
+        for s in &self.sysctls {
+            writeln!(
+                f,
+                "sysctl: {} is {}, the plan wants {} (sync sets it)",
+                s.name, s.have, s.want
             )?;
         }
         Ok(())
@@ -426,10 +477,10 @@ mod tests {
                     device: "eth1".into(),
                     nexthop: nh,
                 }],
-                installed: Some((
-                    4,
-                    None,
-                    vec![Leg {
+                installed: Some(Installed {
+                    protocol: 4,
+                    nexthop_group: None,
+                    legs: vec![Leg {
                         interface: None,
                         device: "eth1".into(),
                         nexthop: Nexthop {
@@ -437,7 +488,7 @@ mod tests {
                             ..nh
                         },
                     }],
-                )),
+                }),
                 skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
             }],
             stale: vec![RouteKey {
@@ -445,12 +496,17 @@ mod tests {
                 ..key
             }],
             stale_objects: vec![3959422977],
+            sysctls: vec![SysctlDrift {
+                name: "net.ipv6.fib_multipath_hash_policy".into(),
+                have: 0,
+                want: 1,
+            }],
         };
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
-                "enabled": true, "hash_policy": "l4",
+                "version": 2, "enabled": true, "hash_policy": "l4",
                 "groups": [{
                     "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024,
                     "state": "conflict", "mode": "resilient", "nexthop_group": 3959422976u32,
@@ -460,6 +516,7 @@ mod tests {
                 }],
                 "stale": [{"target": "0.0.0.0/0", "table": 254, "metric": 1024}],
                 "stale_objects": [3959422977u32],
+                "sysctls": [{"name": "net.ipv6.fib_multipath_hash_policy", "have": 0, "want": 1}],
             })
         );
         let empty = Report {
@@ -468,11 +525,12 @@ mod tests {
             groups: vec![],
             stale: vec![],
             stale_objects: vec![],
+            sysctls: vec![],
         };
         let v: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": []})
+            serde_json::json!({"version": 2, "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "sysctls": []})
         );
     }
 }

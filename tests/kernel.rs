@@ -2867,3 +2867,58 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("sysctl", 2);
+    r.set_config(&MULTIPATH_V6);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.cli(&["status"]).code, 0);
+    // Someone turns them back.
+    ok(Command::new("ip").args([
+        "netns",
+        "exec",
+        &r.ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.fib_multipath_hash_policy=0",
+        "net.ipv6.conf.wan2.ignore_routes_with_linkdown=0",
+    ]));
+    let status = r.cli(&["status"]);
+    assert_eq!(status.code, 1, "{}", status.stdout);
+    assert!(
+        status
+            .stdout
+            .contains("sysctl: net.ipv4.fib_multipath_hash_policy is 0, the plan wants 1"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stderr
+            .contains("sysctl net.ipv6.conf.wan2.ignore_routes_with_linkdown"),
+        "{}",
+        status.stderr
+    );
+    let json: Value = serde_json::from_str(&r.cli(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["version"], 2);
+    assert_eq!(
+        json["sysctls"][0],
+        serde_json::json!({"name": "net.ipv4.fib_multipath_hash_policy", "have": 0, "want": 1})
+    );
+    let dry = r.cli(&["--dry-run", "sync"]);
+    assert!(
+        dry.stdout
+            .contains("dry run: net.ipv6.conf.wan2.ignore_routes_with_linkdown 0 -> 1"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(r.sysctl("net.ipv4.fib_multipath_hash_policy"), "0");
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert_eq!(r.sysctl("net.ipv4.fib_multipath_hash_policy"), "1");
+    assert_eq!(r.cli(&["status"]).code, 0);
+}

@@ -3,8 +3,8 @@
 //! Reads (links, routes) are dumps; every write is acked and checked, carries the tool's
 //! `rtm_protocol`, and a delete names that protocol too, so the kernel itself refuses to
 //! remove a route of someone else's (IPv4 `fib_table_delete`, IPv6 `ip6_route_del`). The
-//! multipath hash sysctls live here as well, so that this stays the one seam to the kernel.
-//! No logging: the caller says what it is about to do.
+//! sysctls have their own module (`sysctl`). No logging: the caller says what it is about to
+//! do.
 
 pub mod nexthop;
 pub mod wire;
@@ -16,7 +16,7 @@ use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
 
-use crate::route::{Family, Links, Object, PROTOCOL, Route};
+use crate::route::{Links, Object, PROTOCOL, Route};
 
 // Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
 const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
@@ -31,7 +31,7 @@ pub struct KernelError {
 }
 
 impl KernelError {
-    fn new(message: String) -> KernelError {
+    pub fn new(message: String) -> KernelError {
         KernelError { message, errno: 0 }
     }
 }
@@ -388,57 +388,4 @@ fn errno_error(code: i32, message: Option<String>) -> KernelError {
         },
         errno,
     }
-}
-
-/// Reads a numeric sysctl; `None` where this kernel doesn't have it.
-fn sysctl(path: &str) -> Result<Option<u8>, KernelError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| KernelError::new(format!("{path}: '{}' is not a number", s.trim()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(KernelError::new(format!("{path}: {e}"))),
-    }
-}
-
-fn set_sysctl(path: &str, value: u8) -> Result<(), KernelError> {
-    std::fs::write(path, format!("{value}\n")).map_err(|e| KernelError::new(format!("{path}: {e}")))
-}
-
-fn hash_policy_path(family: Family) -> String {
-    format!("/proc/sys/net/{}/fib_multipath_hash_policy", family.name())
-}
-
-/// This network namespace's `fib_multipath_hash_policy` for `family`; `None` where the kernel
-/// doesn't have it (IPv6 before 4.17).
-pub fn hash_policy(family: Family) -> Result<Option<u8>, KernelError> {
-    sysctl(&hash_policy_path(family))
-}
-
-pub fn set_hash_policy(family: Family, value: u8) -> Result<(), KernelError> {
-    set_sysctl(&hash_policy_path(family), value)
-}
-
-/// `net.<family>.conf.<device>.ignore_routes_with_linkdown`. Device names come from the
-/// kernel's own link list; one that could leave the directory is refused all the same.
-fn linkdown_path(family: Family, device: &str) -> Result<String, KernelError> {
-    if device.is_empty() || device.contains('/') || device == "." || device == ".." {
-        return Err(KernelError::new(format!("'{device}' is not a device name")));
-    }
-    Ok(format!(
-        "/proc/sys/net/{}/conf/{device}/ignore_routes_with_linkdown",
-        family.name()
-    ))
-}
-
-/// Whether the kernel skips multipath legs on `device` while it has no carrier (`None`: the
-/// device or the setting doesn't exist).
-pub fn ignores_linkdown(family: Family, device: &str) -> Result<Option<u8>, KernelError> {
-    sysctl(&linkdown_path(family, device)?)
-}
-
-pub fn set_ignore_linkdown(family: Family, device: &str) -> Result<(), KernelError> {
-    set_sysctl(&linkdown_path(family, device)?, 1)
 }

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         }
         for resilient in [false, true] {
             let desired = plan::desired(&dump, &config, &links, resilient);
-            let _ = plan::changes(&desired, &[], &[]);
+            let _ = plan::changes(&desired, &[], &[], &[]);
         }
     }
 });
