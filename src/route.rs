@@ -280,18 +280,24 @@ pub struct Route {
 }
 
 impl Route {
-    /// The route ecmp-hotplug writes for a group.
-    pub fn owned(key: RouteKey, mut nexthops: Vec<Nexthop>) -> Route {
+    /// A unicast route at `key` of `protocol`, whoever wrote it: what the kernel reports goes
+    /// through here too, then gets its source, tos, type and object from the message.
+    pub fn new(key: RouteKey, protocol: u8, mut nexthops: Vec<Nexthop>) -> Route {
         nexthops.sort();
         Route {
             key,
             src: None,
             tos: 0,
-            protocol: PROTOCOL,
+            protocol,
             kind: RTN_UNICAST,
             nexthops,
             nh_id: None,
         }
+    }
+
+    /// The route ecmp-hotplug writes for a group.
+    pub fn owned(key: RouteKey, nexthops: Vec<Nexthop>) -> Route {
+        Route::new(key, PROTOCOL, nexthops)
     }
 
     /// The route ecmp-hotplug writes for a group in resilient mode: through nexthop object

@@ -7,6 +7,7 @@
 //! do.
 
 pub mod nexthop;
+pub mod uapi;
 pub mod wire;
 
 use std::fmt;
@@ -21,7 +22,8 @@ use crate::route::{Links, Object, PROTOCOL, Route};
 // Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
 const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
 const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
-use wire::{Header, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE};
+use uapi::*;
+use wire::Header;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelError {
@@ -91,7 +93,7 @@ impl Kernel {
     /// Every network device, by name and index.
     pub fn links(&mut self) -> Result<Links, KernelError> {
         let mut links = Links::default();
-        for link in self.dump(wire::link_dump, wire::RTM_NEWLINK, wire::link)? {
+        for link in self.dump(wire::link_dump, RTM_NEWLINK, wire::link)? {
             links.insert(link);
         }
         Ok(links)
@@ -100,8 +102,8 @@ impl Kernel {
     /// Every route of both families in every table (unicast, blackhole, …), without cache
     /// clones.
     pub fn routes(&mut self) -> Result<Vec<Route>, KernelError> {
-        let mut routes = self.dump(wire::route_dump_v4, wire::RTM_NEWROUTE, wire::route)?;
-        routes.extend(self.dump(wire::route_dump_v6, wire::RTM_NEWROUTE, wire::route)?);
+        let mut routes = self.dump(wire::route_dump_v4, RTM_NEWROUTE, wire::route)?;
+        routes.extend(self.dump(wire::route_dump_v6, RTM_NEWROUTE, wire::route)?);
         Ok(routes)
     }
 
@@ -111,7 +113,7 @@ impl Kernel {
         let flags = NLM_F_CREATE | if create { NLM_F_EXCL } else { NLM_F_REPLACE };
         let seq = self.next_seq();
         self.request(
-            &wire::route_request(route, wire::RTM_NEWROUTE, flags | NLM_F_ACK, seq),
+            &wire::route_request(route, RTM_NEWROUTE, flags | NLM_F_ACK, seq),
             seq,
         )
     }
@@ -120,14 +122,14 @@ impl Kernel {
     pub fn delete(&mut self, route: &Route) -> Result<(), KernelError> {
         let seq = self.next_seq();
         self.request(
-            &wire::route_request(route, wire::RTM_DELROUTE, NLM_F_ACK, seq),
+            &wire::route_request(route, RTM_DELROUTE, NLM_F_ACK, seq),
             seq,
         )
     }
 
     /// Every nexthop object; `None` where the kernel has none (before 5.3).
     pub fn objects(&mut self) -> Result<Option<Vec<Object>>, KernelError> {
-        match self.dump(nexthop::dump_request, nexthop::RTM_NEWNEXTHOP, |p| {
+        match self.dump(nexthop::dump_request, RTM_NEWNEXTHOP, |p| {
             nexthop::object(p).map(Some)
         }) {
             Ok(objects) => Ok(Some(objects)),
@@ -204,7 +206,7 @@ impl Kernel {
         let mut outcome = None;
         while outcome.is_none() {
             self.receive(seq, |header, payload| {
-                if header.kind == wire::NLMSG_ERROR {
+                if header.kind == NLMSG_ERROR {
                     let (code, message) = wire::error(&header, payload)?;
                     outcome = Some(if code == 0 {
                         Ok(())
@@ -250,8 +252,8 @@ impl Kernel {
                 self.receive(seq, |header, payload| {
                     interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
                     match header.kind {
-                        wire::NLMSG_DONE => done = true,
-                        wire::NLMSG_ERROR => {
+                        NLMSG_DONE => done = true,
+                        NLMSG_ERROR => {
                             let (code, message) = wire::error(&header, payload)?;
                             return Err(errno_error(code, message));
                         }
@@ -271,12 +273,6 @@ impl Kernel {
     }
 }
 
-/// The multicast groups `watch` listens to (uapi `rtnetlink.h`): device changes, both
-/// families' route changes, nexthop-object changes.
-const RTNLGRP_LINK: u32 = 1;
-const RTNLGRP_IPV4_ROUTE: u32 = 7;
-const RTNLGRP_IPV6_ROUTE: u32 = 11;
-const RTNLGRP_NEXTHOP: u32 = 32;
 const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
 
 /// What the kernel announced that may call for a reconcile.
@@ -333,15 +329,15 @@ impl Monitor {
         let mut events = Vec::new();
         for (header, payload) in wire::messages(self.buf.get(..len).unwrap_or_default())? {
             match header.kind {
-                wire::RTM_NEWLINK => {
+                RTM_NEWLINK => {
                     let (index, carrier) = wire::link_state(payload)?;
                     events.push(KernelEvent::Link { index, carrier });
                 }
-                wire::RTM_DELLINK => {
+                RTM_DELLINK => {
                     let (index, _) = wire::link_state(payload)?;
                     events.push(KernelEvent::LinkGone { index });
                 }
-                wire::RTM_NEWROUTE | wire::RTM_DELROUTE => {
+                RTM_NEWROUTE | RTM_DELROUTE => {
                     let default = wire::route(payload)?
                         .filter(|r| r.key.dst.length() == 0 && r.protocol != PROTOCOL);
                     if let Some(route) = default {
@@ -349,7 +345,7 @@ impl Monitor {
                         events.push(KernelEvent::DefaultRoute { devices });
                     }
                 }
-                nexthop::RTM_DELNEXTHOP => {
+                RTM_DELNEXTHOP => {
                     let object = nexthop::object(payload)?;
                     events.push(KernelEvent::ObjectGone {
                         id: object.id,

@@ -1,37 +1,76 @@
 //! Nexthop objects on the wire (kernel ≥ 5.3; resilient groups ≥ 5.13): `struct nhmsg`,
 //! `NHA_*` attributes and `struct nexthop_grp`, which neli does not have.
 //!
-//! Numbers from uapi `nexthop.h` (../shared/docs/kernel.md). A group's weights travel as
+//! Numbers from uapi `nexthop.h`, in `uapi`. A group's weights travel as
 //! weight − 1; resilient-group timers are `clock_t` (1/100 s). Layouts are tested against
 //! messages captured from iproute2 6.1 with strace, and round-trip in native byte order so
 //! they hold on big-endian MIPS too. The types themselves are the domain's (`route::Object`).
 
-use super::wire::{self, AF_INET6, WireError, af, octets};
+use super::uapi::*;
+use super::wire::{self, WireError, af, octets, read_addr, read_u16, read_u32};
 use crate::route::{Family, Object, ObjectKind as Kind, Resilient, Weight};
 
-pub const RTM_NEWNEXTHOP: u16 = 104;
-pub const RTM_DELNEXTHOP: u16 = 105;
-pub const RTM_GETNEXTHOP: u16 = 106;
-
-const NHA_ID: u16 = 1;
-const NHA_GROUP: u16 = 2;
-const NHA_GROUP_TYPE: u16 = 3;
-const NHA_BLACKHOLE: u16 = 4;
-const NHA_OIF: u16 = 5;
-const NHA_GATEWAY: u16 = 6;
-const NHA_FDB: u16 = 11;
-const NHA_RES_GROUP: u16 = 12;
-const NHA_RES_GROUP_BUCKETS: u16 = 1;
-const NHA_RES_GROUP_IDLE_TIMER: u16 = 2;
-const NHA_RES_GROUP_UNBALANCED_TIMER: u16 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
-/// The type bits of an attribute, without NLA_F_NESTED / NLA_F_NET_BYTEORDER.
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const NEXTHOP_GRP_TYPE_RES: u16 = 1;
-
-const AF_UNSPEC: u8 = 0;
 const NHMSG: usize = 8;
 const NEXTHOP_GRP: usize = 8;
+
+/// `struct nhmsg`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Nhmsg {
+    pub family: u8,
+    pub scope: u8,
+    pub protocol: u8,
+    pub flags: u32,
+}
+
+impl Nhmsg {
+    fn to_bytes(self) -> [u8; NHMSG] {
+        let f = self.flags.to_ne_bytes();
+        [
+            self.family,
+            self.scope,
+            self.protocol,
+            0,
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+        ]
+    }
+
+    fn from_bytes(buf: &[u8]) -> Result<Nhmsg, WireError> {
+        let b: [u8; NHMSG] = buf
+            .get(..NHMSG)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| wire::bad_payload("nhmsg", buf))?;
+        Ok(Nhmsg {
+            family: b[0],
+            scope: b[1],
+            protocol: b[2],
+            flags: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        })
+    }
+}
+
+/// `struct nexthop_grp`: a member's id and its weight − 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NexthopGrp {
+    pub id: u32,
+    pub weight: u8,
+}
+
+impl NexthopGrp {
+    fn to_bytes(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_ne_bytes());
+        out.extend_from_slice(&[self.weight, 0, 0, 0]);
+    }
+
+    fn from_bytes(b: &[u8; NEXTHOP_GRP]) -> NexthopGrp {
+        NexthopGrp {
+            id: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            weight: b[4],
+        }
+    }
+}
 
 /// `RTM_NEWNEXTHOP` for `object`, in iproute2's attribute order (id, gateway, oif; or id,
 /// group, resilient parameters, group type).
@@ -61,8 +100,11 @@ fn object_request(object: &Object, fdb: bool, flags: u16, seq: u32) -> Vec<u8> {
         Kind::Group { members, resilient } => {
             let mut grp = Vec::with_capacity(members.len() * NEXTHOP_GRP);
             for (id, weight) in members {
-                grp.extend_from_slice(&id.to_ne_bytes());
-                grp.extend_from_slice(&[weight.hops(), 0, 0, 0]);
+                NexthopGrp {
+                    id: *id,
+                    weight: weight.hops(),
+                }
+                .to_bytes(&mut grp);
             }
             wire::put_attr(&mut attrs, NHA_GROUP, &grp);
             if let Some(res) = resilient {
@@ -96,10 +138,12 @@ fn object_request(object: &Object, fdb: bool, flags: u16, seq: u32) -> Vec<u8> {
     if fdb {
         wire::put_attr(&mut attrs, NHA_FDB, &[]);
     }
-    let mut fixed = [0u8; NHMSG];
-    fixed[0] = family;
-    fixed[2] = object.protocol;
-    wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed, &attrs)
+    let fixed = Nhmsg {
+        family,
+        protocol: object.protocol,
+        ..Nhmsg::default()
+    };
+    wire::request(RTM_NEWNEXTHOP, flags, seq, &fixed.to_bytes(), &attrs)
 }
 
 /// The gateway of the kernel probe's leg: TEST-NET-1 (RFC 5737), which no uplink has.
@@ -150,44 +194,47 @@ pub fn probe_requests(
 pub fn del_request(id: u32, seq: u32) -> Vec<u8> {
     let mut attrs = Vec::new();
     wire::put_attr(&mut attrs, NHA_ID, &id.to_ne_bytes());
-    wire::request(RTM_DELNEXTHOP, wire::NLM_F_ACK, seq, &[0; NHMSG], &attrs)
+    wire::request(
+        RTM_DELNEXTHOP,
+        NLM_F_ACK,
+        seq,
+        &Nhmsg::default().to_bytes(),
+        &attrs,
+    )
 }
 
 /// `RTM_GETNEXTHOP` dump of every object.
 pub fn dump_request(seq: u32) -> Vec<u8> {
-    wire::request(RTM_GETNEXTHOP, wire::NLM_F_DUMP, seq, &[0; NHMSG], &[])
-}
-
-/// An attribute whose payload has the wrong size for its type.
-fn bad(what: &str, p: &[u8]) -> WireError {
-    WireError(format!("{what} of {} bytes", p.len()))
-}
-
-fn u32_of(p: &[u8], what: &str) -> Result<u32, WireError> {
-    wire::u32_from(p).ok_or_else(|| bad(what, p))
+    wire::request(
+        RTM_GETNEXTHOP,
+        NLM_F_DUMP,
+        seq,
+        &Nhmsg::default().to_bytes(),
+        &[],
+    )
 }
 
 /// The object an `RTM_NEWNEXTHOP` payload describes; group members sorted by id.
 pub fn object(payload: &[u8]) -> Result<Object, WireError> {
-    let fixed = payload.get(..NHMSG).ok_or_else(|| bad("nhmsg", payload))?;
-    let (family, protocol) = (fixed.first().copied(), fixed.get(2).copied().unwrap_or(0));
+    let fixed = Nhmsg::from_bytes(payload)?;
     let (mut id, mut ifindex, mut gateway, mut members) = (None, None, None, None);
     let (mut resilient, mut other) = (None, false);
     for attr in wire::attrs(payload.get(NHMSG..).unwrap_or_default()) {
         let (kind, p) = attr?;
         match kind & NLA_TYPE_MASK {
-            NHA_ID => id = Some(u32_of(p, "NHA_ID")?),
-            NHA_OIF => ifindex = Some(u32_of(p, "NHA_OIF")?),
-            NHA_GATEWAY => gateway = Some(wire::addr_from(p).ok_or_else(|| bad("NHA_GATEWAY", p))?),
+            NHA_ID => id = Some(read_u32(p, "NHA_ID")?),
+            NHA_OIF => ifindex = Some(read_u32(p, "NHA_OIF")?),
+            NHA_GATEWAY => gateway = Some(read_addr(p, "NHA_GATEWAY")?),
             NHA_GROUP => {
                 if p.len() % NEXTHOP_GRP != 0 {
-                    return Err(bad("NHA_GROUP", p));
+                    return Err(wire::bad_payload("NHA_GROUP", p));
                 }
                 let mut list: Vec<(u32, Weight)> = p
                     .chunks_exact(NEXTHOP_GRP)
+                    .filter_map(|g| <&[u8; NEXTHOP_GRP]>::try_from(g).ok())
                     .map(|g| {
-                        let id = wire::u32_from(g.get(..4).unwrap_or_default()).unwrap_or(0);
-                        (id, Weight::from_hops(g.get(4).copied().unwrap_or(0)))
+                        let g = NexthopGrp::from_bytes(g);
+                        (g.id, Weight::from_hops(g.weight))
                     })
                     .collect();
                 list.sort();
@@ -203,13 +250,13 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
                     let (k, v) = inner?;
                     match k & NLA_TYPE_MASK {
                         NHA_RES_GROUP_BUCKETS => {
-                            res.buckets = <[u8; 2]>::try_from(v)
-                                .map(u16::from_ne_bytes)
-                                .map_err(|_| bad("NHA_RES_GROUP_BUCKETS", v))?
+                            res.buckets = read_u16(v, "NHA_RES_GROUP_BUCKETS")?
                         }
-                        NHA_RES_GROUP_IDLE_TIMER => res.idle_timer = u32_of(v, "idle timer")?,
+                        NHA_RES_GROUP_IDLE_TIMER => {
+                            res.idle_timer = read_u32(v, "NHA_RES_GROUP_IDLE_TIMER")?
+                        }
                         NHA_RES_GROUP_UNBALANCED_TIMER => {
-                            res.unbalanced_timer = u32_of(v, "unbalanced timer")?
+                            res.unbalanced_timer = read_u32(v, "NHA_RES_GROUP_UNBALANCED_TIMER")?
                         }
                         _ => {}
                     }
@@ -225,7 +272,7 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
         _ if other => Kind::Other,
         (Some(members), _) => Kind::Group { members, resilient },
         (None, Some(ifindex)) => Kind::Leg {
-            family: if family == Some(AF_INET6) {
+            family: if fixed.family == AF_INET6 {
                 Family::V6
             } else {
                 Family::V4
@@ -235,7 +282,11 @@ pub fn object(payload: &[u8]) -> Result<Object, WireError> {
         },
         (None, None) => Kind::Other,
     };
-    Ok(Object { id, protocol, kind })
+    Ok(Object {
+        id,
+        protocol: fixed.protocol,
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -299,7 +350,7 @@ mod tests {
     #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
     #[test]
     fn requests_match_iproute2_byte_for_byte() {
-        let flags = wire::NLM_F_ACK | wire::NLM_F_CREATE | wire::NLM_F_EXCL;
+        let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
         assert_eq!(
             new_request(&leg(1001, 3, Some("fe80::1")), flags, 0x6b04ab53),
             hex(ADD_LEG)
@@ -344,6 +395,26 @@ mod tests {
             group(1100, &[(1001, 1), (1002, 3)], Some(RES))
         );
         assert_eq!(decode(&hex(KERNEL_LEG)), leg(1001, 3, Some("fe80::1")));
+    }
+
+    #[test]
+    fn fixed_parts_round_trip() {
+        let msg = Nhmsg {
+            family: AF_INET6,
+            scope: 0,
+            protocol: 236,
+            flags: 0x41,
+        };
+        assert_eq!(Nhmsg::from_bytes(&msg.to_bytes()), Ok(msg));
+        assert!(Nhmsg::from_bytes(&[0; 7]).is_err());
+        let mut out = Vec::new();
+        let grp = NexthopGrp {
+            id: 0xEC00_1001,
+            weight: 255,
+        };
+        grp.to_bytes(&mut out);
+        let bytes: [u8; NEXTHOP_GRP] = out.try_into().unwrap();
+        assert_eq!(NexthopGrp::from_bytes(&bytes), grp);
     }
 
     #[test]
