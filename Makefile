@@ -25,6 +25,7 @@ demo: build
 	tests/support/demo.sh
 
 # Measures the x86_64 build that ships (static musl, size flags), as a router runs it.
+# BENCH_BEFORE=/path/to/another/build adds it to the dump-parse table, side by side.
 bench:
 	openwrt/build.sh dist x86_64
 	BENCH_BIN=$(CURDIR)/dist/x86_64/ecmp-hotplug tests/support/bench.sh

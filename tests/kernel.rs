@@ -15,468 +15,22 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-/// How to run the binary under test: the host build, or, for `openwrt/build.sh kernel ARCH`,
-/// a router build (`ECMP_HOTPLUG_BIN`) under qemu-user (`ECMP_HOTPLUG_QEMU`).
-fn invocation() -> Vec<String> {
-    match std::env::var("ECMP_HOTPLUG_BIN") {
-        Ok(bin) => match std::env::var("ECMP_HOTPLUG_QEMU") {
-            Ok(qemu) if !qemu.is_empty() => vec![qemu, bin],
-            _ => vec![bin],
-        },
-        Err(_) => vec![env!("CARGO_BIN_EXE_ecmp-hotplug").to_string()],
-    }
-}
-
-fn binary() -> Command {
-    let inv = invocation();
-    let mut cmd = Command::new(&inv[0]);
-    cmd.args(&inv[1..]);
-    cmd
-}
-
-/// Whether kernel tests can run here; panics under CI when they can't.
-fn privileged() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let netns = root
-        && Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !netns && std::env::var_os("CI").is_some() {
-        panic!("kernel tests need root and network namespaces, and CI is set: refusing to skip");
-    }
-    if !netns {
-        eprintln!("skipping: kernel tests need root and `ip netns`");
-    }
-    netns
-}
-
-fn sh(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = sh(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A network namespace with uplinks `wan1..wanN` (veth, peers `peerN` in the same namespace),
-/// a scratch directory for the fake ubus, dump and config, removed on drop.
-struct Router {
-    ns: String,
-    dir: PathBuf,
-}
-
-/// Outcome of one run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Router {
-    fn new(tag: &str, uplinks: usize) -> Router {
-        let ns = format!("ecmpt-{}-{tag}", std::process::id());
-        let dir = std::env::temp_dir().join(&ns);
-        let _ = fs::remove_dir_all(&dir);
-        for sub in ["bin", "etc-layer/config", "sbin-layer", "lock"] {
-            fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        // What the stub runs as /usr/sbin/ecmp-hotplug: the binary, or a wrapper that does
-        // what binfmt_misc would do for a router build.
-        let exe = dir.join("sbin-layer/ecmp-hotplug");
-        match invocation().as_slice() {
-            [bin] => std::os::unix::fs::symlink(bin, &exe).unwrap(),
-            [qemu, bin] => {
-                fs::write(&exe, format!("#!/bin/sh\nexec {qemu} {bin} \"$@\"\n")).unwrap();
-                fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                    .unwrap();
-            }
-            _ => unreachable!(),
-        }
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        ok(Command::new("ip").args(["netns", "add", &ns]));
-        let r = Router { ns, dir };
-        r.ip(&["link", "set", "lo", "up"]);
-        for i in 1..=uplinks {
-            r.add_uplink(i);
-        }
-        r.ubus_prints_dump();
-        r
-    }
-
-    fn add_uplink(&self, i: usize) {
-        let (wan, peer) = (format!("wan{i}"), format!("peer{i}"));
-        self.ip(&["link", "add", &wan, "type", "veth", "peer", "name", &peer]);
-        self.ip(&["link", "set", &wan, "up"]);
-        self.ip(&["link", "set", &peer, "up"]);
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        ok(Command::new("ip").arg("-n").arg(&self.ns).args(args))
-    }
-
-    fn ip_json(&self, args: &[&str]) -> Value {
-        let out = ok(Command::new("ip")
-            .arg("-j")
-            .arg("-n")
-            .arg(&self.ns)
-            .args(args));
-        if out.trim().is_empty() {
-            Value::Array(vec![])
-        } else {
-            serde_json::from_str(&out).unwrap()
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn set_dump(&self, json: &str) {
-        fs::write(self.path("dump.json"), json).unwrap();
-    }
-
-    fn set_config(&self, text: &str) {
-        fs::write(self.path("etc-layer/config/ecmp-hotplug"), text).unwrap();
-    }
-
-    fn set_ubus(&self, script: &str) {
-        let p = self.path("bin/ubus");
-        fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-
-    /// The fake ubus: answers exactly `call network.interface dump`, like the real one.
-    fn ubus_prints_dump(&self) {
-        let dump = self.path("dump.json");
-        self.set_ubus(&format!(
-            "[ \"$*\" = 'call network.interface dump' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\ncat '{}'",
-            dump.display()
-        ));
-    }
-
-    /// One interface event, delivered the way netifd → hotplug-call delivers it.
-    fn hotplug(&self, action: &str, interface: &str, device: Option<&str>) -> Run {
-        self.run_cmd(&mut self.hotplug_command(action, interface, device))
-    }
-
-    /// The command `hotplug` runs, to spawn.
-    fn hotplug_command(&self, action: &str, interface: &str, device: Option<&str>) -> Command {
-        // The event's variables travel in the environment, never spliced into the script, so
-        // names with shell syntax in them reach the binary as they are.
-        let device_var = if device.is_some() {
-            "DEVICE=\"$EV_DEVICE\""
-        } else {
-            ""
-        };
-        let mut cmd = self.router_shell(&format!(
-            "exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
-            bin = self.path("bin").display(),
-            repo = REPO,
-        ));
-        cmd.env("EV_ACTION", action)
-            .env("EV_INTERFACE", interface)
-            .env("EV_DEVICE", device.unwrap_or(""));
-        cmd
-    }
-
-    /// `script` run by `sh` inside the router: its network namespace and a private mount
-    /// namespace whose read-only overlays put the binary at /usr/sbin/ecmp-hotplug and the
-    /// test's `etc-layer` (config, and whatever else a test puts there) over /etc, and the
-    /// test's `usrlib-layer`, where it has one, over /usr/lib (and /lib). The router's own
-    /// /var/lock is bound over the host's, so its runs share a lock with each other and with
-    /// no other test's.
-    fn router_shell(&self, script: &str) -> Command {
-        // Read-only overlays (two lower layers, ours on top): concurrent runs can share them.
-        let overlay = |target: &str, name: &str| {
-            format!(
-                "mount -t overlay overlay -o lowerdir={d}/{name}-layer:{target} {target}; ",
-                d = self.dir.display()
-            )
-        };
-        let mut mounts = overlay("/etc", "etc") + &overlay("/usr/sbin", "sbin");
-        if self.path("usrlib-layer").is_dir() {
-            mounts += &overlay("/usr/lib", "usrlib");
-            // Where /lib is no link to usr/lib, it gets the same layer.
-            if !fs::symlink_metadata("/lib").is_ok_and(|m| m.is_symlink()) {
-                mounts += &overlay("/lib", "usrlib");
-            }
-        }
-        // A syslog the test listens on (`Router::syslog`), at /dev/log.
-        if self.path("log.sock").exists() {
-            mounts += &format!(
-                "{}mount --bind {} /dev/log; ",
-                overlay("/dev", "dev"),
-                self.path("log.sock").display()
-            );
-        }
-        let script = format!(
-            "set -e; {mounts}mount --bind {lock} /var/lock; {script}",
-            lock = self.path("lock").display(),
-        );
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns", "exec", &self.ns, "unshare", "--mount", "sh", "-c", &script,
-        ]);
-        cmd
-    }
-
-    /// A syslog for the router's runs: what they send to /dev/log arrives here.
-    fn syslog(&self) -> std::os::unix::net::UnixDatagram {
-        fs::create_dir_all(self.path("dev-layer")).unwrap();
-        fs::write(self.path("dev-layer/log"), "").unwrap();
-        let socket = std::os::unix::net::UnixDatagram::bind(self.path("log.sock")).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        socket
-    }
-
-    /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
-    fn cli(&self, args: &[&str]) -> Run {
-        self.run_cmd(&mut self.cli_command(args))
-    }
-
-    fn cli_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns]).args(invocation());
-        if self.path("etc-layer/config/ecmp-hotplug").exists() {
-            cmd.arg("--config")
-                .arg(self.path("etc-layer/config/ecmp-hotplug"));
-        }
-        cmd.args(args).env(
-            "PATH",
-            format!(
-                "{}:/usr/sbin:/usr/bin:/sbin:/bin",
-                self.path("bin").display()
-            ),
-        );
-        cmd
-    }
-
-    /// `ip -j nexthop`: every nexthop object.
-    fn objects(&self) -> Vec<Value> {
-        self.ip_json(&["nexthop", "show"])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// The objects with ecmp-hotplug's protocol mark.
-    fn our_objects(&self) -> Vec<Value> {
-        let mut ours: Vec<Value> = self
-            .objects()
-            .into_iter()
-            .filter(|o| o["protocol"] == "236")
-            .collect();
-        ours.sort_by_key(|o| o["id"].as_u64());
-        ours
-    }
-
-    /// The resilient group the route at `target` uses: (group id, [(member id, device)]).
-    fn resilient_group(&self, target: &str) -> (u64, Vec<(u64, String)>) {
-        let route = self.route("-6", target).expect("a route");
-        let id = route["nhid"]
-            .as_u64()
-            .expect("a route through a nexthop object");
-        let objects = self.objects();
-        let find = |id: u64| objects.iter().find(|o| o["id"] == id).unwrap().clone();
-        let group = find(id);
-        assert_eq!(group["type"], "resilient", "{group}");
-        assert_eq!(group["protocol"], "236", "{group}");
-        let members = group["group"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                let leg = find(m["id"].as_u64().unwrap());
-                assert_eq!(leg["protocol"], "236", "{leg}");
-                (
-                    leg["id"].as_u64().unwrap(),
-                    leg["dev"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        (id, members)
-    }
-
-    /// The uplink each of `flows` L4 flows into 2000::/3 leaves by, per `ip route get`.
-    fn egress(&self, flows: usize) -> Vec<String> {
-        let batch: String = (0..flows)
-            .map(|f| {
-                format!(
-                    "route get 2001:db8:{:x}::1 ipproto tcp sport {} dport 443\n",
-                    f % 7,
-                    1024 + f
-                )
-            })
-            .collect();
-        let mut child = Command::new("ip")
-            .args(["-n", &self.ns, "-6", "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let devs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split(" dev ").nth(1))
-            .map(|rest| rest.split_whitespace().next().unwrap().to_string())
-            .collect();
-        assert_eq!(devs.len(), flows, "route get answered {} flows", devs.len());
-        devs
-    }
-
-    fn run_cmd(&self, cmd: &mut Command) -> Run {
-        let out = sh(cmd.stdin(Stdio::null()));
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The route at `target` in the main table, as `ip -j` shows it, if there is one.
-    fn route(&self, family: &str, target: &str) -> Option<Value> {
-        let routes = self.ip_json(&[family, "route", "show", "exact", target]);
-        routes.as_array().unwrap().first().cloned()
-    }
-
-    /// `(device, gateway, weight)` of every leg of the route at `target`, sorted.
-    fn legs(&self, family: &str, target: &str) -> Vec<(String, String, u64)> {
-        let Some(r) = self.route(family, target) else {
-            return vec![];
-        };
-        let one = |v: &Value| {
-            (
-                v["dev"].as_str().unwrap().to_string(),
-                v["gateway"].as_str().unwrap_or("").to_string(),
-                v["weight"].as_u64().unwrap_or(1),
-            )
-        };
-        let mut legs: Vec<_> = match r["nexthops"].as_array() {
-            Some(nhs) => nhs.iter().map(one).collect(),
-            None => vec![one(&r)],
-        };
-        legs.sort();
-        legs
-    }
-
-    /// Everything routing-related the tool could change, for "the kernel is unchanged":
-    /// all routes in all tables but the kernel's own (link-local addresses come and go as
-    /// DAD finishes), and the hash policy sysctls.
-    fn kernel_state(&self) -> String {
-        let mut s = String::new();
-        for family in ["-4", "-6"] {
-            let routes = self.ip(&[family, "route", "show", "table", "all"]);
-            s.extend(
-                routes
-                    .lines()
-                    .filter(|l| !l.contains("proto kernel"))
-                    .map(|l| format!("{l}\n")),
-            );
-        }
-        s += &self.ip(&["nexthop", "show"]);
-        for family in ["ipv4", "ipv6"] {
-            s += &ok(Command::new("ip")
-                .args(["netns", "exec", &self.ns, "cat"])
-                .arg(format!("/proc/sys/net/{family}/fib_multipath_hash_policy")));
-        }
-        s
-    }
-
-    fn sysctl(&self, name: &str) -> String {
-        ok(Command::new("ip").args(["netns", "exec", &self.ns, "sysctl", "-n", name]))
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A DHCPv6 uplink as netifd dumps it: on-link /64 first, then the default route once per
-/// delegated prefix (source-specific copies), as odhcp6c hands them over.
-fn v6_uplink(name: &str, dev: &str, gw: &str, up: bool) -> String {
-    if !up {
-        return format!(
-            r#"{{"interface":"{name}","up":false,"pending":false,"available":true,"proto":"dhcpv6","data":{{}}}}"#
-        );
-    }
-    format!(
-        r#"{{"interface":"{name}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":60,
-            "l3_device":"{dev}","proto":"dhcpv6","device":"{dev}","metric":0,"delegation":true,
-            "ipv6-address":[{{"address":"2001:db8:{n}::2","mask":64,"preferred":3600,"valid":7200}}],
-            "ipv6-prefix":[{{"address":"2001:db8:{n}00::","mask":56,"preferred":3600,"valid":7200,"class":"{name}","assigned":{{}}}}],
-            "route":[{{"target":"2001:db8:{n}::","mask":64,"nexthop":"::","metric":256,"valid":7200,"source":"::/0"}},
-                     {{"target":"::","mask":0,"nexthop":"{gw}","metric":512,"valid":1800,"source":"2001:db8:{n}00::/56"}},
-                     {{"target":"::","mask":0,"nexthop":"{gw}","metric":512,"valid":1800,"source":"2001:db8:{n}::2/64"}}],
-            "dns-server":[],"dns-search":[],"neighbors":[],
-            "inactive":{{"ipv4-address":[],"ipv6-address":[],"route":[],"dns-server":[],"dns-search":[],"neighbors":[]}},
-            "data":{{}}}}"#,
-        n = dev.trim_start_matches("wan"),
-    )
-}
-
-fn dump(ifaces: &[String]) -> String {
-    format!("{{\"interface\":[{}]}}", ifaces.join(","))
-}
-
-/// `(uplinks up)` → dump with `wan1_6..wanN_6` on `wan1..wanN`, gateways `fe80::N`.
-fn v6_dump(up: &[bool]) -> String {
-    let ifaces: Vec<String> = up
-        .iter()
-        .enumerate()
-        .map(|(i, up)| {
-            v6_uplink(
-                &format!("wan{}_6", i + 1),
-                &format!("wan{}", i + 1),
-                &format!("fe80::{}", i + 1),
-                *up,
-            )
-        })
-        .collect();
-    dump(&ifaces)
-}
-
-fn leg(dev: &str, gw: &str, weight: u64) -> (String, String, u64) {
-    (dev.to_string(), gw.to_string(), weight)
-}
 
 const WEIGHTED: &str = "config globals 'globals'\n\toption hash_policy 'l4'\n\nconfig group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\nconfig member\n\toption interface 'wan2_6'\n\toption weight '2'\n\nconfig member\n\toption interface 'wan4_6'\n\toption weight '3'\n";
 
 #[test]
 fn four_uplinks_come_up_one_by_one_into_a_weighted_route() {
-    if !privileged() {
+    let Some(r) = router("grow", 4) else {
         return;
-    }
-    let r = Router::new("grow", 4);
+    };
     r.set_config(WEIGHTED);
     let mut up = [false; 4];
     for i in 0..4 {
@@ -505,10 +59,9 @@ fn four_uplinks_come_up_one_by_one_into_a_weighted_route() {
 
 #[test]
 fn ifdown_removes_exactly_that_nexthop_and_the_last_removes_the_route() {
-    if !privileged() {
+    let Some(r) = router("down", 4) else {
         return;
-    }
-    let r = Router::new("down", 4);
+    };
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 4]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -562,10 +115,9 @@ fn ifdown_removes_exactly_that_nexthop_and_the_last_removes_the_route() {
 
 #[test]
 fn ifupdate_with_a_new_gateway_moves_the_nexthop() {
-    if !privileged() {
+    let Some(r) = router("move", 2) else {
         return;
-    }
-    let r = Router::new("move", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     r.set_dump(&dump(&[
@@ -605,10 +157,9 @@ fn monitor_until(mut child: Child, r: &Router, sentinel: &str) -> String {
 
 #[test]
 fn a_second_identical_run_writes_nothing() {
-    if !privileged() {
+    let Some(r) = router("idem", 3) else {
         return;
-    }
-    let r = Router::new("idem", 3);
+    };
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -631,10 +182,9 @@ fn a_second_identical_run_writes_nothing() {
 
 #[test]
 fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply() {
-    if !privileged() {
+    let Some(r) = router("foreign", 2) else {
         return;
-    }
-    let r = Router::new("foreign", 2);
+    };
     r.set_config(
         "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
          config group 'docs'\n\toption target '2001:db8::/32'\n\toption metric '300'\n\tlist proto 'dhcpv6'\n",
@@ -674,10 +224,9 @@ fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply(
 
 #[test]
 fn flush_removes_only_the_tools_routes() {
-    if !privileged() {
+    let Some(r) = router("flush", 2) else {
         return;
-    }
-    let r = Router::new("flush", 2);
+    };
     r.ip(&["addr", "add", "192.0.2.2/24", "dev", "wan1"]);
     r.set_config(
         "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
@@ -741,10 +290,9 @@ fn flush_removes_only_the_tools_routes() {
 
 #[test]
 fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
-    if !privileged() {
+    let Some(r) = router("v4", 3) else {
         return;
-    }
-    let r = Router::new("v4", 3);
+    };
     r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan3"]);
     r.ip(&[
         "addr",
@@ -796,10 +344,9 @@ fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
 
 #[test]
 fn dry_run_changes_nothing_and_says_what_it_would_do() {
-    if !privileged() {
+    let Some(r) = router("dry", 2) else {
         return;
-    }
-    let r = Router::new("dry", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     let before = r.kernel_state();
     let run = r.cli(&["--dry-run", "sync"]);
@@ -828,10 +375,9 @@ fn dry_run_changes_nothing_and_says_what_it_would_do() {
 
 #[test]
 fn a_hanging_ubus_is_killed_within_the_bound() {
-    if !privileged() {
+    let Some(r) = router("hang", 1) else {
         return;
-    }
-    let r = Router::new("hang", 1);
+    };
     r.set_ubus("sleep 60 & sleep 60");
     let before = r.kernel_state();
     let start = Instant::now();
@@ -849,10 +395,9 @@ fn a_hanging_ubus_is_killed_within_the_bound() {
 
 #[test]
 fn ignored_actions_exit_0_and_touch_nothing() {
-    if !privileged() {
+    let Some(r) = router("ignore", 1) else {
         return;
-    }
-    let r = Router::new("ignore", 1);
+    };
     r.set_dump(&v6_dump(&[true]));
     let before = r.kernel_state();
     for action in ["iflink", "connecting", "free"] {
@@ -864,10 +409,9 @@ fn ignored_actions_exit_0_and_touch_nothing() {
 
 #[test]
 fn enabled_0_removes_what_the_tool_installed() {
-    if !privileged() {
+    let Some(r) = router("off", 2) else {
         return;
-    }
-    let r = Router::new("off", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     assert_eq!(r.legs("-6", "2000::/3").len(), 2);
@@ -878,10 +422,9 @@ fn enabled_0_removes_what_the_tool_installed() {
 
 #[test]
 fn status_json_reports_desired_installed_and_left_out() {
-    if !privileged() {
+    let Some(r) = router("status", 2) else {
         return;
-    }
-    let r = Router::new("status", 2);
+    };
     r.set_dump(&dump(&[
         v6_uplink("wan1_6", "wan1", "fe80::1", true),
         v6_uplink("wan2_6", "wan2", "fe80::2", false),
@@ -950,10 +493,9 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn simultaneous_events_all_end_with_every_nexthop() {
-    if !privileged() {
+    let Some(r) = router("burst", 4) else {
         return;
-    }
-    let r = Router::new("burst", 4);
+    };
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 4]));
     // netifd, mwan3track and a person at once: every run reconciles from the full dump
@@ -983,10 +525,9 @@ fn simultaneous_events_all_end_with_every_nexthop() {
 
 #[test]
 fn the_dump_can_come_from_stdin() {
-    if !privileged() {
+    let Some(r) = router("stdin", 2) else {
         return;
-    }
-    let r = Router::new("stdin", 2);
+    };
     let mut child = Command::new("ip")
         .args(["netns", "exec", &r.ns])
         .args(invocation())
@@ -1014,10 +555,9 @@ fn the_dump_can_come_from_stdin() {
 
 #[test]
 fn a_reader_that_goes_away_is_not_a_crash() {
-    if !privileged() {
+    let Some(r) = router("pipe", 3) else {
         return;
-    }
-    let r = Router::new("pipe", 3);
+    };
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.cli(&["sync"]).code, 0);
     // `status | head -0`, deterministically: stdout is a pipe whose reader is already gone,
@@ -1079,10 +619,9 @@ fn leg_flags(r: &Router, target: &str, dev: &str) -> Vec<String> {
 
 #[test]
 fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
-    if !privileged() {
+    let Some(r) = router("carrier", 2) else {
         return;
-    }
-    let r = Router::new("carrier", 2);
+    };
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -1137,10 +676,9 @@ fn leg_of(o: &Value) -> (String, String) {
 
 #[test]
 fn resilient_by_default_and_a_loss_moves_no_other_uplinks_flow() {
-    if !privileged() {
+    let Some(r) = router("resil", 4) else {
         return;
-    }
-    let r = Router::new("resil", 4);
+    };
     r.set_config(&shipped_with_mode("auto"));
     let mut up = [true; 4];
     r.set_dump(&v6_dump(&up));
@@ -1221,10 +759,9 @@ fn resilient_by_default_and_a_loss_moves_no_other_uplinks_flow() {
 
 #[test]
 fn resilient_mode_switches_and_flush_leave_exactly_the_planned_objects() {
-    if !privileged() {
+    let Some(r) = router("modes", 3) else {
         return;
-    }
-    let r = Router::new("modes", 3);
+    };
     // Someone else's nexthop objects: a leg, and a group of theirs holding it.
     r.ip(&[
         "nexthop", "add", "id", "77", "via", "fe80::77", "dev", "wan3", "proto", "static",
@@ -1289,10 +826,9 @@ fn resilient_mode_switches_and_flush_leave_exactly_the_planned_objects() {
 
 #[test]
 fn resilient_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
-    if !privileged() {
+    let Some(r) = router("fallback", 2) else {
         return;
-    }
-    let r = Router::new("fallback", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     r.set_config(&shipped_with_mode("auto"));
     assert_eq!(r.cli(&["sync"]).code, 0);
@@ -1339,10 +875,9 @@ fn resilient_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
 
 #[test]
 fn resilient_a_removed_device_leaves_no_orphans() {
-    if !privileged() {
+    let Some(r) = router("devgone", 3) else {
         return;
-    }
-    let r = Router::new("devgone", 3);
+    };
     r.set_dump(&v6_dump(&[true, true, true]));
     assert_eq!(r.cli(&["sync"]).code, 0);
     assert_eq!(r.our_objects().len(), 4);
@@ -1423,10 +958,9 @@ fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Durati
 
 #[test]
 fn resilient_carrier_loss_is_healed_by_watch_without_an_event() {
-    if !privileged() {
+    let Some(r) = router("watch", 2) else {
         return;
-    }
-    let r = Router::new("watch", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     let watch = Watch::start(&r);
     // It reconciles on start.
@@ -1501,10 +1035,9 @@ fn v4_uplink(name: &str, dev: &str, gw: &str) -> String {
 /// address of its subnet on wan3): the other two are installed, the run exits 1 naming the
 /// refused one, and once wan3 has its address the next event installs it too.
 fn a_refused_nexthop_fails_alone(tag: &str, mode: &str) {
-    if !privileged() {
+    let Some(r) = router(tag, 3) else {
         return;
-    }
-    let r = Router::new(tag, 3);
+    };
     for (dev, addr) in [("wan1", "192.0.2.10/24"), ("wan2", "198.51.100.10/24")] {
         r.ip(&["addr", "add", addr, "dev", dev]);
     }
@@ -1615,10 +1148,9 @@ fn storm_of_sixteen_simultaneous_events_for_fifty_rounds_ends_with_all_sixteen_n
 
 #[test]
 fn the_lock_wait_is_bounded_and_a_killed_runs_lock_frees_at_once() {
-    if !privileged() {
+    let Some(r) = router("lock", 2) else {
         return;
-    }
-    let r = Router::new("lock", 2);
+    };
     r.set_dump(&v6_dump(&[true, true]));
     // Someone holds the lock and doesn't let go: the run gives up after its 10 s bound with
     // exit 4 and changes nothing.
@@ -1803,10 +1335,9 @@ enum Via {
 
 #[test]
 fn hostile_input_is_an_error_or_a_documented_skip_and_never_changes_the_kernel() {
-    if !privileged() {
+    let Some(r) = router("hostile", 2) else {
         return;
-    }
-    let r = Router::new("hostile", 2);
+    };
     let good = v6_dump(&[true, true]);
     let good_config = shipped_with_mode("auto");
     r.set_config(&good_config);
@@ -2284,10 +1815,9 @@ fn foreign_state(r: &Router) -> String {
 
 #[test]
 fn resilient_and_multipath_never_touch_anything_without_protocol_236() {
-    if !privileged() {
+    let Some(r) = router("foreign-all", 3) else {
         return;
-    }
-    let r = Router::new("foreign-all", 3);
+    };
     r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan1"]);
     r.ip(&["addr", "add", "198.51.100.10/24", "dev", "wan2"]);
     // Someone else's routes beside every key the groups use, in both tables, both families,
@@ -2396,10 +1926,9 @@ fn leg_gateway(r: &Router, dev: &str) -> Option<String> {
 
 #[test]
 fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
-    if !privileged() {
+    let Some(r) = router("gwmove", 3) else {
         return;
-    }
-    let r = Router::new("gwmove", 3);
+    };
     let gateways = ["fe80::1", "fe80::2", "fe80::3"];
     for (i, gw) in gateways.iter().enumerate() {
         netifd_default(&r, &format!("wan{}", i + 1), gw);
@@ -2526,10 +2055,9 @@ fn resilient_with_loopback_down_auto_and_resilient_still_install_a_group() {
 
 #[test]
 fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
-    if !privileged() {
+    let Some(r) = router("noprobe", 2) else {
         return;
-    }
-    let r = Router::new("noprobe", 2);
+    };
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[false, false]));
     let monitor = Command::new("ip")
@@ -2560,10 +2088,9 @@ fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
 
 #[test]
 fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
-    if !privileged() {
+    let Some(r) = router("leavelog", 3) else {
         return;
-    }
-    let r = Router::new("leavelog", 3);
+    };
     r.set_dump(&v6_dump(&[true; 3]));
     let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -2709,10 +2236,9 @@ fn as_opkg(r: &Router, script: &str, env: &[(&str, &str)]) -> Run {
 
 #[test]
 fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
-    if !privileged() {
+    let Some(r) = router("upgrade", 2) else {
         return;
-    }
-    let r = Router::new("upgrade", 2);
+    };
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[true, true]));
     install_package(&r);
@@ -2777,10 +2303,9 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
 
 #[test]
 fn resilient_a_reload_applies_the_edited_config() {
-    if !privileged() {
+    let Some(r) = router("reload", 2) else {
         return;
-    }
-    let r = Router::new("reload", 2);
+    };
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[true, true]));
     install_package(&r);
@@ -2814,10 +2339,9 @@ fn resilient_a_reload_applies_the_edited_config() {
 
 #[test]
 fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
-    if !privileged() {
+    let Some(r) = router("syslog", 2) else {
         return;
-    }
-    let r = Router::new("syslog", 2);
+    };
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     let syslog = r.syslog();
@@ -2870,10 +2394,9 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
 
 #[test]
 fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
-    if !privileged() {
+    let Some(r) = router("sysctl", 2) else {
         return;
-    }
-    let r = Router::new("sysctl", 2);
+    };
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.cli(&["sync"]).code, 0);

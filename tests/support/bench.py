@@ -7,6 +7,9 @@
 3. Event cost: one route-changing run (a hotplug event, and `--dump FILE sync`) next to one
    `ip -6 route replace` of a route of the same size, interleaved, each alternating between
    two states so that every run makes a real change.
+4. Dump parse cost: the CPU time of `--dump FILE status` on a 4- and a 256-interface dump with
+   every field netifd prints (~180 KB), for this build and, with BENCH_BEFORE set, another,
+   interleaved.
 """
 import json
 import os
@@ -36,6 +39,67 @@ def iface_json(i, up):
 def dump(n_up, total):
     # total interfaces in the dump, the first n_up of them up uplinks
     return '{"interface":[%s]}' % ",".join(iface_json(i, i <= n_up) for i in range(1, total + 1))
+
+
+def rich_iface_json(i, up):
+    """An interface as netifd's dump has it, with the fields ecmp-hotplug never reads: an
+    uplink (`wanN_6`, dhcpv6), or, not `up`, another interface that is up (`lanN`, static)."""
+    name, proto = ("wan{i}_6", "dhcpv6") if up else ("lan{i}", "static")
+    text = (
+        '{"interface":"' + name + '","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,'
+        '"uptime":86400,"l3_device":"wan{i}","proto":"' + proto + '","device":"wan{i}","metric":0,"dns_metric":0,'
+        '"delegation":true,"ipv4-address":[],"ipv6-address":[{"address":"2001:db8:{x}::2","mask":64,'
+        '"preferred":3600,"valid":7200}],"ipv6-prefix":[{"address":"2001:db8:{x}00::","mask":56,'
+        '"preferred":3600,"valid":7200,"class":"wan{i}_6","assigned":{"lan":{"address":"2001:db8:{x}01::",'
+        '"mask":64}}}],"ipv6-prefix-assignment":[],"route":['
+        '{"target":"2001:db8:{x}::","mask":64,"nexthop":"::","metric":256,"valid":7200,"source":"::/0"},'
+        '{"target":"::","mask":0,"nexthop":"fe80::{x}","metric":512,"valid":1800,"source":"2001:db8:{x}00::/56"},'
+        '{"target":"::","mask":0,"nexthop":"fe80::{x}","metric":512,"valid":1800,"source":"2001:db8:{x}::2/64"}],'
+        '"dns-server":["2001:db8:{x}::53","2001:db8:{x}::54"],"dns-search":["isp{i}.example"],'
+        '"neighbors":[],"inactive":{"ipv4-address":[],"ipv6-address":[],"route":[],"dns-server":[],'
+        '"dns-search":[],"neighbors":[]},"data":{"passthru":"00170020000000000000000000000000000000000000000000000000"}}'
+    )
+    if not up:
+        # Interfaces that aren't uplinks have no delegated prefix and one default route less.
+        text = text.replace(
+            '"ipv6-prefix":[{"address":"2001:db8:{x}00::","mask":56,"preferred":3600,"valid":7200,'
+            '"class":"wan{i}_6","assigned":{"lan":{"address":"2001:db8:{x}01::","mask":64}}}],', ""
+        ).replace(',{"target":"::","mask":0,"nexthop":"fe80::{x}","metric":512,"valid":1800,'
+                  '"source":"2001:db8:{x}::2/64"}', "")
+    return text.replace("{i}", str(i)).replace("{x}", "%x" % i)
+
+
+def rich_dump(n_up, total):
+    return '{"interface":[%s]}' % ",".join(rich_iface_json(i, i <= n_up) for i in range(1, total + 1))
+
+
+def cpu_time(cmd):
+    """User + system CPU seconds of one run of cmd (exit 0 or 1: status says out of sync)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        sys.exit("failed: %s" % " ".join(cmd))
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_cost(bins, trials):
+    """Median CPU time of `--dump FILE status` per (binary, interfaces in the dump)."""
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "cfg")
+        with open(cfg, "w") as f:
+            f.write(config_text("resilient", "keep"))
+        paths = {}
+        for total in (4, 256):
+            paths[total] = os.path.join(d, "dump%d.json" % total)
+            with open(paths[total], "w") as f:
+                f.write(rich_dump(4, total))
+        samples = {(b, t): [] for b in bins for t in paths}
+        for _ in range(trials):
+            for b in bins:
+                for t, path in paths.items():
+                    samples[(b, t)].append(cpu_time([b, "--config", cfg, "--dump", path, "status"]))
+        sizes = {t: os.path.getsize(p) for t, p in paths.items()}
+        return {k: statistics.median(v) for k, v in samples.items()}, sizes
 
 
 def ip_replace(n):
@@ -241,6 +305,17 @@ def main():
             hotplug, sync, theirs, rss = event_cost(uplinks, total, mode)
             print("| %s | %d | %d | %.2f ms | %.2f ms | %.2f ms | %.2f | %.2f | %s |" % (
                 mode, uplinks, total, hotplug * 1e3, sync * 1e3, theirs * 1e3, hotplug / theirs, sync / theirs, rss))
+    print()
+    bins = [BIN] + ([os.environ["BENCH_BEFORE"]] if os.environ.get("BENCH_BEFORE") else [])
+    cost, sizes = parse_cost(bins, TRIALS)
+    print("Dump parse cost: CPU time (user + system) of `--dump FILE status`, median of %d interleaved trials;" % TRIALS)
+    print("4 uplinks up in each dump, every field netifd prints (%d and %d bytes)" % (sizes[4], sizes[256]))
+    print("| build | bytes | 4 interfaces | 256 interfaces | 256 / 4 |")
+    print("| --- | --- | --- | --- | --- |")
+    for b in bins:
+        print("| %s | %d | %.2f ms | %.2f ms | %.2f |" % (
+            "this" if b == BIN else "before (%s)" % b, os.path.getsize(b),
+            cost[(b, 4)] * 1e3, cost[(b, 256)] * 1e3, cost[(b, 256)] / cost[(b, 4)]))
 
 
 main()
