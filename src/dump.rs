@@ -6,10 +6,11 @@
 //! (addresses, sources, DNS, data) are never looked at. Schema: netifd `ubus.c`
 //! (`netifd_dump_status`, `interface_ip_dump_route_list`).
 //!
-//! serde_json reads the document into the `raw` structs below, which borrow from it: what they
-//! don't name is skipped unparsed, and each field they do name is kept as its raw JSON text
-//! (`Field`) until it is read, so that a field of the wrong type is that interface's problem,
-//! not the document's. They become the domain types (`Interface`, `DefaultRoute`) here, once.
+//! serde_json reads the document in one pass into the `raw` structs below, which borrow from
+//! it: what they don't name is skipped unparsed, and each field they do name is read as what
+//! it is (`Scalar`, `Kind`) rather than what it should be, so that a field of the wrong type is
+//! that interface's problem, not the document's. They become the domain types (`Interface`,
+//! `DefaultRoute`) here, once.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -72,39 +73,180 @@ fn err<T>(msg: impl Into<String>) -> Result<T, DumpError> {
 }
 
 /// A field as the JSON text it was, read as a `T` when wanted: one of the wrong type stays a
-/// problem of the object that has it.
-struct Field<'a, T> {
-    raw: &'a RawValue,
-    _type: PhantomData<T>,
+/// A JSON value where the tool wants a scalar, read in the same pass as the rest: a value of
+/// the wrong type stays a fact about it (the interface's problem, not the document's).
+/// Floats, arrays and objects are `Other`: no field read here takes them.
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+    Other,
 }
 
-impl<'de: 'a, 'a, T> Deserialize<'de> for Field<'a, T> {
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(d).map(|raw| Field {
-            raw,
-            _type: PhantomData,
-        })
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Int(n))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Scalar<'a>, E> {
+                Ok(i64::try_from(n).map_or(Scalar::Other, Scalar::Int))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Scalar<'a>, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Scalar<'a>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
     }
 }
 
-impl<'a, T: Deserialize<'a>> Field<'a, T> {
-    fn read(&self) -> Option<T> {
-        serde_json::from_str(self.raw.get()).ok()
+/// A string field (absent or null: none); `Err` names it.
+fn text<'s>(field: &'s Option<Scalar>, name: &str) -> Result<Option<&'s str>, String> {
+    match field {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("\"{name}\" is not a string")),
     }
 }
 
-/// `name` read as `T`, if present; `Err` names it and what it should have been.
-fn read<'a, T: Deserialize<'a>>(
-    field: &Option<Field<'a, T>>,
-    name: &str,
-    should_be: &str,
-) -> Result<Option<T>, String> {
+/// A boolean field (absent or null: none).
+fn boolean(field: &Option<Scalar>, name: &str) -> Result<Option<bool>, String> {
+    match field {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("\"{name}\" is not a boolean")),
+    }
+}
+
+/// An integer field (absent: none). netifd prints its u32 fields as signed int32 (libubox
+/// `blobmsg_json.c`), so i64.
+fn int(field: &Option<Scalar>, name: &str) -> Result<Option<i64>, String> {
     match field {
         None => Ok(None),
-        Some(f) => f
-            .read()
-            .map(Some)
-            .ok_or_else(|| format!("\"{name}\" is not {should_be}")),
+        Some(Scalar::Int(n)) => Ok(Some(*n)),
+        Some(_) => Err(format!("\"{name}\" is not an integer")),
+    }
+}
+
+/// A value that is a `T` when it is the JSON kind a `T` is read from (an object for a struct,
+/// an array for a list), and `Not` when it is of another kind, read past in the same pass: the
+/// document is read once, and a wrong kind stays a fact about that value.
+enum Kind<T> {
+    Is(T),
+    Not,
+}
+
+/// Which kind `T` must be is `T`'s to say: a struct reads maps, a `Vec` sequences. The other
+/// kind of container is read past with `T` failing on it, which a derived struct would not
+/// (serde takes a struct from an array too), so maps and sequences are told apart here.
+trait Shape {
+    const MAP: bool;
+}
+
+impl<T> Shape for Vec<T> {
+    const MAP: bool = false;
+}
+
+impl Shape for raw::Interface<'_> {
+    const MAP: bool = true;
+}
+
+impl Shape for raw::Inactive<'_> {
+    const MAP: bool = true;
+}
+
+impl Shape for raw::Route<'_> {
+    const MAP: bool = true;
+}
+
+impl<'de, T: Deserialize<'de> + Shape> Deserialize<'de> for Kind<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Checked<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Shape> serde::de::Visitor<'de> for Checked<T> {
+            type Value = Kind<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Kind<T>, A::Error> {
+                if T::MAP {
+                    return T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                        .map(Kind::Is);
+                }
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Kind::Not)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Kind<T>, A::Error> {
+                if !T::MAP {
+                    return T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                        .map(Kind::Is);
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Kind::Not)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+            fn visit_unit<E>(self) -> Result<Kind<T>, E> {
+                Ok(Kind::Not)
+            }
+        }
+        d.deserialize_any(Checked(PhantomData))
     }
 }
 
@@ -115,44 +257,44 @@ mod raw {
     #[derive(Deserialize)]
     pub struct Dump<'a> {
         #[serde(borrow)]
-        pub interface: Option<Field<'a, Vec<&'a RawValue>>>,
+        pub interface: Option<Kind<Vec<Kind<Interface<'a>>>>>,
     }
 
     #[derive(Deserialize)]
     pub struct Interface<'a> {
         #[serde(borrow)]
-        pub interface: Option<Field<'a, Cow<'a, str>>>,
+        pub interface: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub up: Option<Field<'a, Option<bool>>>,
+        pub up: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub proto: Option<Field<'a, Option<Cow<'a, str>>>>,
+        pub proto: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub l3_device: Option<Field<'a, Option<Cow<'a, str>>>>,
+        pub l3_device: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub route: Option<Field<'a, Vec<&'a RawValue>>>,
+        pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
         #[serde(borrow)]
-        pub inactive: Option<Field<'a, Inactive<'a>>>,
+        pub inactive: Option<Kind<Inactive<'a>>>,
     }
 
     #[derive(Deserialize)]
     pub struct Inactive<'a> {
         #[serde(borrow)]
-        pub route: Option<Field<'a, Vec<&'a RawValue>>>,
+        pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
     }
 
     /// netifd prints its u32 fields as signed int32 (libubox `blobmsg_json.c`), so i64.
     #[derive(Deserialize)]
     pub struct Route<'a> {
         #[serde(borrow)]
-        pub target: Option<Field<'a, Cow<'a, str>>>,
+        pub target: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub mask: Option<Field<'a, i64>>,
+        pub mask: Option<Scalar<'a>>,
         #[serde(borrow)]
         pub nexthop: Option<&'a RawValue>,
         #[serde(borrow)]
-        pub metric: Option<Field<'a, i64>>,
+        pub metric: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub valid: Option<Field<'a, i64>>,
+        pub valid: Option<Scalar<'a>>,
     }
 }
 
@@ -177,13 +319,17 @@ impl Dump {
             Ok(doc) => doc,
             // Valid JSON of another shape (an array, a string) is not netifd's; anything else
             // is not JSON at all. serde_json says where (line, column).
-            Err(e) if e.is_data() => return err("dump is not a JSON object"),
+            Err(e) if e.is_data() && !text.trim_start().starts_with('{') => {
+                return err("dump is not a JSON object");
+            }
+            // An object netifd would not print (a key twice, …): serde_json says which.
+            Err(e) if e.is_data() => return err(format!("dump is not netifd's: {e}")),
             Err(e) => return err(format!("dump is not valid JSON: {e}")),
         };
         let Some(list) = doc.interface else {
             return err("dump has no \"interface\" array");
         };
-        let Some(list) = list.read() else {
+        let Kind::Is(list) = list else {
             return err("dump's \"interface\" is not an array");
         };
         let interfaces = list
@@ -204,15 +350,16 @@ impl Dump {
 impl Interface {
     /// Fails only when the entry isn't an object naming an interface; other problems are kept
     /// in `invalid` so that one odd interface never hides the others.
-    fn parse(json: &RawValue) -> Result<Interface, String> {
-        if !json.get().starts_with('{') {
+    fn parse(entry: &Kind<raw::Interface>) -> Result<Interface, String> {
+        let Kind::Is(obj) = entry else {
             return Err("is not an object".into());
-        }
-        let obj: raw::Interface =
-            serde_json::from_str(json.get()).map_err(|e| format!("unreadable: {e}"))?;
-        let name = match read(&obj.interface, "interface", "a string")? {
-            Some(name) if name.is_empty() => return Err("\"interface\" is empty".into()),
-            Some(name) => name.into_owned(),
+        };
+        let name = match &obj.interface {
+            Some(Scalar::Str(name)) if name.is_empty() => {
+                return Err("\"interface\" is empty".into());
+            }
+            Some(Scalar::Str(name)) => name.to_string(),
+            Some(_) => return Err("\"interface\" is not a string".into()),
             None => return Err("has no \"interface\" name".into()),
         };
         let mut iface = Interface {
@@ -223,7 +370,7 @@ impl Interface {
             defaults: Vec::new(),
             invalid: None,
         };
-        if let Err(why) = iface.fill(&obj) {
+        if let Err(why) = iface.fill(obj) {
             iface.invalid = Some(why);
         }
         Ok(iface)
@@ -231,32 +378,40 @@ impl Interface {
 
     fn fill(&mut self, obj: &raw::Interface) -> Result<(), String> {
         // proto first: an interface whose other fields are odd is still known as a candidate.
-        self.proto = read(&obj.proto, "proto", "a string")?
-            .flatten()
-            .map(Cow::into_owned);
-        self.up = read(&obj.up, "up", "a boolean")?.flatten().unwrap_or(false);
-        self.device = read(&obj.l3_device, "l3_device", "a string")?
-            .flatten()
-            .map(Cow::into_owned);
+        self.proto = text(&obj.proto, "proto")?.map(str::to_string);
+        self.up = boolean(&obj.up, "up")?.unwrap_or(false);
+        self.device = text(&obj.l3_device, "l3_device")?.map(str::to_string);
         if !self.up {
             return Ok(());
         }
         collect_defaults(&obj.route, "route", &mut self.defaults)?;
-        if let Some(inactive) = read(&obj.inactive, "inactive", "an object")? {
-            collect_defaults(&inactive.route, "inactive.route", &mut self.defaults)?;
+        match &obj.inactive {
+            None => {}
+            Some(Kind::Is(inactive)) => {
+                collect_defaults(&inactive.route, "inactive.route", &mut self.defaults)?
+            }
+            Some(Kind::Not) => return Err("\"inactive\" is not an object".into()),
         }
         Ok(())
     }
 }
 
+/// The default routes of a `route` list; entries that aren't objects are no routes.
 fn collect_defaults(
-    routes: &Option<Field<'_, Vec<&RawValue>>>,
+    routes: &Option<Kind<Vec<Kind<raw::Route>>>>,
     what: &str,
     out: &mut Vec<DefaultRoute>,
 ) -> Result<(), String> {
-    for route in read(routes, what, "an array")?.unwrap_or_default() {
-        if let Some(default) = DefaultRoute::parse(route).map_err(|e| format!("{what}: {e}"))? {
-            out.push(default);
+    let routes = match routes {
+        None => return Ok(()),
+        Some(Kind::Is(routes)) => routes,
+        Some(Kind::Not) => return Err(format!("\"{what}\" is not an array")),
+    };
+    for route in routes {
+        if let Kind::Is(route) = route {
+            if let Some(default) = DefaultRoute::parse(route).map_err(|e| format!("{what}: {e}"))? {
+                out.push(default);
+            }
         }
     }
     Ok(())
@@ -265,19 +420,14 @@ fn collect_defaults(
 impl DefaultRoute {
     /// `Ok(None)` for anything that is not a default route, whatever else it holds: a masked
     /// `2001:xxx::` target or an odd `source` must not disqualify the interface.
-    fn parse(json: &RawValue) -> Result<Option<DefaultRoute>, String> {
-        let Ok(r) = serde_json::from_str::<raw::Route>(json.get()) else {
-            return Ok(None);
-        };
-        if r.mask.as_ref().and_then(Field::read) != Some(0) {
+    fn parse(r: &raw::Route) -> Result<Option<DefaultRoute>, String> {
+        if !matches!(r.mask, Some(Scalar::Int(0))) {
             return Ok(None);
         }
-        let Some(Ok(target)) = r
-            .target
-            .as_ref()
-            .and_then(Field::read)
-            .map(|t| t.parse::<IpAddr>())
-        else {
+        let Some(Scalar::Str(target)) = &r.target else {
+            return Ok(None);
+        };
+        let Ok(target) = target.parse::<IpAddr>() else {
             return Ok(None);
         };
         if !target.is_unspecified() {
@@ -298,8 +448,8 @@ impl DefaultRoute {
                 Err(_) => Err(raw.get().to_string()),
             },
         };
-        let metric = read(&r.metric, "metric", "an integer")?.unwrap_or(0);
-        let withdrawn = read(&r.valid, "valid", "an integer")?.is_some_and(|valid| valid <= 0);
+        let metric = int(&r.metric, "metric")?.unwrap_or(0);
+        let withdrawn = int(&r.valid, "valid")?.is_some_and(|valid| valid <= 0);
         Ok(Some(DefaultRoute {
             family,
             nexthop,
@@ -355,10 +505,16 @@ mod tests {
                 .to_string()
                 .contains("interface[0]: is not an object")
         );
+        assert_eq!(
+            parse("{\"interface\":[{\"interface\":\"a\",\"up\":true,\"up\":false}]}")
+                .unwrap_err()
+                .to_string(),
+            "dump is not netifd's: duplicate field `up` at line 1 column 45"
+        );
         let truncated = "{\"interface\":[\n{\"interface\":\"a\",";
         assert_eq!(
             parse(truncated).unwrap_err().to_string(),
-            "dump is not valid JSON: EOF while parsing an object at line 2 column 17",
+            "dump is not valid JSON: EOF while parsing a value at line 2 column 17",
             "where, in one line"
         );
         let huge = vec![b' '; MAX_DUMP_BYTES + 1];
