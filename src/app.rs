@@ -13,7 +13,7 @@ use log::{debug, error, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
-use crate::event::{Action, Event};
+use crate::event::Event;
 use crate::netlink::{Kernel, KernelError, KernelEvent, Monitor};
 use crate::plan::{self, Changes, Desired, Hint, Resilience};
 use crate::route::{Links, Object, PROTOCOL, ProtocolName, Route, Sysctl};
@@ -111,15 +111,11 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         return Ok(());
     }
     debug!("event: {event}");
-    // The interface an event takes down may have lost its leg to the kernel already (with
-    // its device's carrier); the event is then the only word of it for the log.
-    let hints: Vec<Hint> = match (&event.action, &event.interface) {
-        (Action::Ifdown | Action::IfupFailed | Action::Disconnected, Some(interface)) => {
-            vec![Hint {
-                group: None,
-                interface: interface.clone(),
-            }]
-        }
+    let hints: Vec<Hint> = match &event.interface {
+        Some(interface) if event.action.takes_down() => vec![Hint {
+            group: None,
+            interface: interface.clone(),
+        }],
         _ => Vec::new(),
     };
     reconcile(opts, &hints, &mut None)

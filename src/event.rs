@@ -37,6 +37,16 @@ impl Action {
     pub fn reconciles(&self) -> bool {
         !matches!(self, Action::Other(_))
     }
+
+    /// Whether the event takes its interface out (netifd's ifdown and ifup-failed,
+    /// mwan3track's disconnected): its leg may already be gone with its device, and the event
+    /// is then the only word of it for the log.
+    pub fn takes_down(&self) -> bool {
+        matches!(
+            self,
+            Action::Ifdown | Action::IfupFailed | Action::Disconnected
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,17 +124,19 @@ mod tests {
 
     #[test]
     fn actions() {
-        for (action, want) in [
-            ("ifup", Action::Ifup),
-            ("ifdown", Action::Ifdown),
-            ("ifupdate", Action::Ifupdate),
-            ("ifup-failed", Action::IfupFailed),
-            ("connected", Action::Connected),
-            ("disconnected", Action::Disconnected),
+        // (ACTION, the action, takes its interface out)
+        for (action, want, down) in [
+            ("ifup", Action::Ifup, false),
+            ("ifdown", Action::Ifdown, true),
+            ("ifupdate", Action::Ifupdate, false),
+            ("ifup-failed", Action::IfupFailed, true),
+            ("connected", Action::Connected, false),
+            ("disconnected", Action::Disconnected, true),
         ] {
             let e = event(&[("ACTION", action.as_bytes()), ("INTERFACE", b"wan6")]).unwrap();
             assert_eq!(e.action, want);
             assert!(e.action.reconciles());
+            assert_eq!(e.action.takes_down(), down, "{action}");
         }
         let e = event(&[("ACTION", b"iflink")]).unwrap();
         assert_eq!(e.action, Action::Other("iflink".into()));

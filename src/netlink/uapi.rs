@@ -1,8 +1,7 @@
 //! The kernel's numbers this tool uses, in one place: message types, flags, attribute types
-//! and multicast groups from the uapi headers `netlink.h`, `rtnetlink.h`, `if_link.h`, `if.h`
-//! and `nexthop.h` (checked against them in ../shared/docs/kernel.md of the project's
-//! steering repository). neli has many of them too; written out here they are the ones the
-//! layouts in `wire` and `nexthop` were tested with.
+//! and multicast groups from the uapi headers `netlink.h`, `rtnetlink.h`, `if_link.h`, `if.h`,
+//! `socket.h` and `nexthop.h`. neli has many of them too; written out here they are the ones
+//! the layouts in `wire` and `nexthop` were tested with (against iproute2's own messages).
 
 // netlink.h
 pub const NLMSG_ERROR: u16 = 2;
