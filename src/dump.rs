@@ -115,24 +115,34 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> Result<Scalar<'a>, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Scalar::Other)
+                skip_map(map).map(|()| Scalar::Other)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
-                mut seq: A,
+                seq: A,
             ) -> Result<Scalar<'a>, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
+                skip_seq(seq).map(|()| Scalar::Other)
             }
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+/// Reads past an object the field's type doesn't take.
+fn skip_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map
+        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+        .is_some()
+    {}
+    Ok(())
+}
+
+/// Reads past an array the field's type doesn't take.
+fn skip_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 /// A string field (absent or null: none); `Err` names it.
@@ -202,30 +212,19 @@ impl<'de, T: Deserialize<'de> + Shape> Deserialize<'de> for Kind<T> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Kind<T>, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Kind<T>, A::Error> {
                 if T::MAP {
                     return T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                         .map(Kind::Is);
                 }
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Kind::Not)
+                skip_map(map).map(|()| Kind::Not)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Kind<T>, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Kind<T>, A::Error> {
                 if !T::MAP {
                     return T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
                         .map(Kind::Is);
                 }
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Kind::Not)
+                skip_seq(seq).map(|()| Kind::Not)
             }
             fn visit_bool<E>(self, _: bool) -> Result<Kind<T>, E> {
                 Ok(Kind::Not)

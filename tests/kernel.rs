@@ -921,6 +921,11 @@ impl Watch {
         Watch::start_with(r, log.into())
     }
 
+    /// What `start_logging` has logged so far.
+    fn log(r: &Router) -> String {
+        fs::read_to_string(r.path("watch.log")).unwrap()
+    }
+
     fn start_with(r: &Router, stderr: Stdio) -> Watch {
         let dump = r.path("dump.json");
         let child = r
@@ -1984,9 +1989,7 @@ fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
         r.resilient_group("2000::/3").1.len() == 2
     });
     within(bound, "the departure in watch's log", || {
-        fs::read_to_string(r.path("watch.log"))
-            .unwrap()
-            .contains("wan3_6 left v6: no default route of this family")
+        Watch::log(&r).contains("wan3_6 left v6: no default route of this family")
     });
 
     // Default routes elsewhere (a LAN-side or VPN device that is no candidate) and its own
@@ -2012,7 +2015,7 @@ fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
         ]);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let log = fs::read_to_string(r.path("watch.log")).unwrap();
+    let log = Watch::log(&r);
     assert!(
         watch.cpu_ticks() - ticks <= 1,
         "watch reconciled for defaults on a device no group uses:\n{log}"
@@ -2144,16 +2147,12 @@ fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
     let _watch = Watch::start_logging(&r);
     let bound = Duration::from_secs(2);
     within(bound, "watch's first run", || {
-        fs::read_to_string(r.path("watch.log"))
-            .unwrap()
-            .contains("watching")
+        Watch::log(&r).contains("watching")
     });
     std::thread::sleep(Duration::from_millis(300));
     r.ip(&["link", "set", "peer1", "down"]);
     within(bound, "the carrier-loss departure in watch's log", || {
-        fs::read_to_string(r.path("watch.log"))
-            .unwrap()
-            .contains("wan1_6 left v6: wan1 has no carrier")
+        Watch::log(&r).contains("wan1_6 left v6: wan1 has no carrier")
     });
     // A run with nothing leaving says nothing.
     let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
