@@ -78,7 +78,7 @@ pub fn parse(file: &[u8]) -> Result<Vec<Section>, SyntaxError> {
     };
     while !p.eof {
         p.pos = 0;
-        p.getln(0);
+        p.getln(0)?;
         if p.byte(0) != 0 {
             p.parse_line()?;
         }
@@ -89,6 +89,10 @@ pub fn parse(file: &[u8]) -> Result<Vec<Section>, SyntaxError> {
 /// libuci's first line buffer; it doubles as lines need (the size decides how `fgets` splits
 /// a line, which shows where a NUL byte sits in one).
 const LINEBUF: usize = 32;
+/// Where this stops doubling it and fails as libuci does when realloc fails. libuci's limit is
+/// the router's memory; 1 MiB is far past any line a config of this tool has (a few dozen
+/// bytes), and reached only by files libuci itself handles by doubling towards exhaustion.
+const MAX_LINEBUF: usize = 1 << 20;
 
 /// The C locale's `isspace`, which libuci's word splitting uses.
 fn isspace(c: u8) -> bool {
@@ -166,9 +170,17 @@ impl Parser<'_> {
         })
     }
 
-    fn grow(&mut self) {
+    /// libuci's `bufsz *= 2` and `uci_realloc`. It doubles the buffer for every read that
+    /// doesn't end a line, and a NUL byte mid-line makes every line such a read, so a few
+    /// dozen of those lines exhaust memory: libuci then fails the load (`UCI_ERR_MEM`), and so
+    /// does this, at `MAX_LINEBUF`.
+    fn grow(&mut self) -> Result<(), SyntaxError> {
         let size = self.buf.len() * 2;
+        if size > MAX_LINEBUF {
+            return self.error("Out of memory");
+        }
         self.buf.resize(size, 0);
+        Ok(())
     }
 
     /// `fgets(&buf[ofs], size, file)`: up to `size - 1` bytes, through a newline, then a NUL.
@@ -192,24 +204,24 @@ impl Parser<'_> {
     }
 
     /// `uci_getln`: reads the next line into the buffer at `offset`.
-    fn getln(&mut self, offset: usize) {
+    fn getln(&mut self, offset: usize) -> Result<(), SyntaxError> {
         if offset + 1 >= self.buf.len() {
-            self.grow();
+            self.grow()?;
         }
         let mut ofs = offset;
         loop {
             self.set(ofs, 0);
-            let size = self.buf.len() - ofs;
+            let size = self.buf.len().saturating_sub(ofs);
             if !self.fgets(ofs, size) || self.byte(ofs) == 0 {
-                return;
+                return Ok(());
             }
             ofs += self.str_at(ofs).len();
             self.filled = ofs;
             if self.byte(ofs.wrapping_sub(1)) == b'\n' {
                 self.lines += 1;
-                return;
+                return Ok(());
             }
-            self.grow();
+            self.grow()?;
         }
     }
 
@@ -220,17 +232,17 @@ impl Parser<'_> {
     }
 
     /// `parse_backslash`: `false` where it joined the next line instead.
-    fn backslash(&mut self) -> bool {
+    fn backslash(&mut self) -> Result<bool, SyntaxError> {
         self.pos += 1;
         let c = self.byte(self.pos);
         if c == 0
             || c == b'\n'
             || (c == b'\r' && self.byte(self.pos + 1) == b'\n' && self.byte(self.pos + 2) == 0)
         {
-            self.getln(self.pos);
-            return false;
+            self.getln(self.pos)?;
+            return Ok(false);
         }
-        true
+        Ok(true)
     }
 
     fn addc(&mut self, target: &mut usize) {
@@ -250,7 +262,7 @@ impl Parser<'_> {
                 }
                 0 => {
                     // A quoted value goes on over the next line.
-                    self.getln(self.pos);
+                    self.getln(self.pos)?;
                     if self.byte(self.pos) == 0 {
                         return self.error(if quote == b'"' {
                             "EOF with unterminated \""
@@ -260,7 +272,7 @@ impl Parser<'_> {
                     }
                 }
                 b'\\' if quote == b'"' => {
-                    if self.backslash() {
+                    if self.backslash()? {
                         self.addc(target);
                     }
                 }
@@ -285,7 +297,7 @@ impl Parser<'_> {
                     break;
                 }
                 b'\\' => {
-                    if self.backslash() {
+                    if self.backslash()? {
                         self.addc(target);
                     }
                 }
@@ -835,6 +847,19 @@ mod tests {
         // A name may be quoted, and an option without a value is none.
         let s = ok(b"config a 'b'\n option x\n");
         assert_eq!((s[0].name.as_deref(), s[0].options.len()), (Some("b"), 0));
+    }
+
+    #[test]
+    fn a_nul_byte_on_every_line_runs_out_of_memory_as_libuci_does() {
+        // Found by the fuzzer: each such line doubles libuci's line buffer.
+        let mut file = b"config g v\n".to_vec();
+        for _ in 0..40 {
+            file.extend_from_slice(b"# a\0b\n");
+        }
+        assert_eq!(parse(&file).unwrap_err().message, "Out of memory");
+        // A few are fine.
+        let few = b"config g v\n# a\0b\n# a\0b\noption x 1\n";
+        assert!(parse(few).is_ok());
     }
 
     #[test]
