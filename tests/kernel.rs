@@ -132,6 +132,18 @@ fn ifupdate_with_a_new_gateway_moves_the_nexthop() {
     );
 }
 
+/// `ip monitor WHAT…` in `r`, listening once this returns.
+fn start_monitor(r: &Router, what: &[&str]) -> Child {
+    let child = Command::new("ip")
+        .args(["-n", &r.ns, "monitor"])
+        .args(what)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
 /// Reads `ip monitor route` until `sentinel` shows up; returns what came before it.
 fn monitor_until(mut child: Child, r: &Router, sentinel: &str) -> String {
     let mut out = child.stdout.take().unwrap();
@@ -163,12 +175,7 @@ fn a_second_identical_run_writes_nothing() {
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
-    let monitor = Command::new("ip")
-        .args(["-n", &r.ns, "monitor", "route", "nexthop"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let monitor = start_monitor(&r, &["route", "nexthop"]);
     for _ in 0..2 {
         let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -2063,12 +2070,7 @@ fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
     };
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[false, false]));
-    let monitor = Command::new("ip")
-        .args(["-n", &r.ns, "monitor", "nexthop"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let monitor = start_monitor(&r, &["nexthop"]);
     assert_eq!(r.hotplug("ifdown", "wan1_6", None).code, 0);
     let seen = monitor_until(monitor, &r, "203.0.113.0/24");
     assert!(
@@ -2077,12 +2079,7 @@ fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
     );
     // With a member, it asks (and cleans up after itself).
     r.set_dump(&v6_dump(&[true, false]));
-    let monitor = Command::new("ip")
-        .args(["-n", &r.ns, "monitor", "nexthop"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let monitor = start_monitor(&r, &["nexthop"]);
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     let seen = monitor_until(monitor, &r, "203.0.113.1/32");
     assert!(seen.contains("fdb"), "the probe's FDB objects:\n{seen}");
@@ -2254,12 +2251,7 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
         "enable\nstart\n"
     );
     let before = r.kernel_state();
-    let monitor = Command::new("ip")
-        .args(["-n", &r.ns, "monitor", "route", "nexthop"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let monitor = start_monitor(&r, &["route", "nexthop"]);
     // An upgrade, as opkg does it: the old prerm with `upgrade <new version>` and
     // PKG_UPGRADE=1, then the new postinst.
     fs::write(r.path("rc.log"), "").unwrap();
