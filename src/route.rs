@@ -456,13 +456,16 @@ impl Links {
         legs.join(", ")
     }
 
+    /// The device's name for messages: `ifN` where it has none (it went away).
+    pub fn device(&self, ifindex: u32) -> String {
+        self.name(ifindex)
+            .map_or_else(|| format!("if{ifindex}"), str::to_string)
+    }
+
     /// One nexthop without its weight, as `ip nexthop` shows a leg: `via GW dev DEV`, or
     /// `dev DEV` on-link.
     pub fn leg(&self, ifindex: u32, gateway: Option<IpAddr>) -> String {
-        match self.name(ifindex) {
-            Some(name) => leg_text(name, gateway),
-            None => leg_text(&format!("if{ifindex}"), gateway),
-        }
+        leg_text(&self.device(ifindex), gateway)
     }
 }
 

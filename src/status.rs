@@ -80,9 +80,7 @@ fn legs(route: &Route, links: &Links) -> Vec<Leg> {
         .iter()
         .map(|nh| Leg {
             interface: None,
-            device: links
-                .name(nh.ifindex)
-                .map_or_else(|| format!("if{}", nh.ifindex), str::to_string),
+            device: links.device(nh.ifindex),
             nexthop: *nh,
         })
         .collect()
