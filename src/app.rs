@@ -7,17 +7,19 @@
 
 use std::fmt;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use log::{debug, error, info, warn};
+use log::{debug, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
 use crate::event::Event;
-use crate::netlink::{Kernel, KernelError, KernelEvent, Monitor};
-use crate::plan::{self, Changes, Desired, Hint, Resilience};
-use crate::route::{Links, Object, PROTOCOL, ProtocolName, Route, Sysctl};
-use crate::{apply, lock, status, sysctl, ubus};
+use crate::netlink::{Conntrack, Kernel, KernelError};
+use crate::plan::{self, Changes, Desired, Health, Hint, Installed, Paths, Resilience};
+use crate::route::{Family, Links, Object, ProtocolName, Route, Rule, Sysctl};
+use crate::watch::Seen;
+use crate::{apply, lock, state, status, sysctl, ubus};
 
 /// Where the interface state comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,10 +99,10 @@ impl From<KernelError> for Error {
 pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
     match command {
         Command::Hotplug => hotplug(opts),
-        Command::Sync => reconcile(opts, &[], &mut None),
+        Command::Sync => reconcile(opts, &[], None, &mut None),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
-        Command::Watch => watch(opts),
+        Command::Watch => crate::watch::run(opts),
     }
 }
 
@@ -118,7 +120,12 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         }],
         _ => Vec::new(),
     };
-    reconcile(opts, &hints, &mut None)
+    // A new session starts online, whatever tracking said of the last one.
+    let fresh = match (&event.interface, event.raw_action.as_str()) {
+        (Some(interface), "ifup") => Some(interface.as_str()),
+        _ => None,
+    };
+    reconcile(opts, &hints, fresh, &mut None)
 }
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
@@ -183,27 +190,67 @@ struct Snapshot {
     installed: Vec<Route>,
     /// `None`: the kernel has no nexthop objects.
     objects: Option<Vec<Object>>,
+    rules: Vec<Rule>,
     dump: Dump,
+    health: Health,
+    /// Tracking's records as `watch` published them, for `status`.
+    tracking: Option<crate::track::State>,
 }
 
 impl Snapshot {
     fn objects(&self) -> &[Object] {
         self.objects.as_deref().unwrap_or_default()
     }
+
+    fn installed(&self) -> Installed<'_> {
+        Installed {
+            routes: &self.installed,
+            objects: self.objects(),
+            rules: &self.rules,
+        }
+    }
 }
 
-fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
+/// Reads everything a plan is made from. `fresh`: an interface a hotplug `ifup` has just
+/// brought up, which tracking has not judged yet.
+fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<Snapshot, Error> {
     let config = load_config(opts)?;
     let dump = load_dump(&opts.dump)?;
     let links = kernel.links()?;
     let installed = kernel.routes()?;
     let objects = kernel.objects()?;
+    let rules = kernel.rules()?;
+    // A state file that can't be read is a warning: tracking then counts for nothing, as
+    // without `watch`, rather than stopping the run.
+    let tracking = state::load().unwrap_or_else(|e| {
+        warn!("tracking state: {e}");
+        None
+    });
+    let mut health = Health {
+        tracked: tracking
+            .as_ref()
+            .map(|s| s.records.clone())
+            .unwrap_or_default(),
+        // Interface names are netifd's (no `/`): safe in a path.
+        mwan3_offline: dump
+            .interfaces
+            .iter()
+            .filter(|i| !i.name.contains('/') && state::mwan3_offline(&i.name))
+            .map(|i| i.name.clone())
+            .collect(),
+    };
+    health
+        .tracked
+        .retain(|r| Some(r.interface.as_str()) != fresh);
     Ok(Snapshot {
         config,
         links,
         installed,
         objects,
+        rules,
         dump,
+        health,
+        tracking,
     })
 }
 
@@ -259,7 +306,7 @@ fn plan<'c>(snap: &'c Snapshot, kernel: &mut Kernel, ask: bool) -> Result<Plan<'
                 })
         }
     };
-    let desired = plan::desired(&snap.dump, config, &snap.links, resilient);
+    let desired = plan::desired(&snap.dump, config, &snap.links, resilient, &snap.health);
     let mut settings = Vec::new();
     for setting in plan::settings(config, &desired) {
         let have = sysctl::read(&setting.sysctl)?;
@@ -268,7 +315,8 @@ fn plan<'c>(snap: &'c Snapshot, kernel: &mut Kernel, ask: bool) -> Result<Plan<'
         }
         settings.push((setting, have));
     }
-    let changes = plan::changes(&desired, &snap.installed, snap.objects(), &settings);
+    let paths = plan::probe_paths(&desired);
+    let changes = plan::changes(&desired, &paths, &snap.installed(), &settings);
     Ok(Plan {
         desired,
         changes,
@@ -297,6 +345,22 @@ impl apply::Seam for Live<'_> {
     fn set_sysctl(&mut self, sysctl: &Sysctl, value: u8) -> Result<(), String> {
         sysctl::write(sysctl, value).map_err(|e| e.to_string())
     }
+    fn write_rule(&mut self, rule: &Rule) -> Result<(), String> {
+        self.0.write_rule(rule).map_err(|e| e.to_string())
+    }
+    fn delete_rule(&mut self, rule: &Rule) -> Result<(), String> {
+        self.0.delete_rule(rule).map_err(|e| e.to_string())
+    }
+    fn flush_conntrack(
+        &mut self,
+        family: Family,
+        addresses: &[IpAddr],
+    ) -> Result<Option<usize>, String> {
+        Conntrack::open()
+            .and_then(|mut c| c.delete_translated(family, addresses))
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// A dry run: every write is taken, none is made; the executor's lines are what it says.
@@ -317,6 +381,15 @@ impl apply::Seam for DryRun {
     }
     fn set_sysctl(&mut self, _: &Sysctl, _: u8) -> Result<(), String> {
         Ok(())
+    }
+    fn write_rule(&mut self, _: &Rule) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_rule(&mut self, _: &Rule) -> Result<(), String> {
+        Ok(())
+    }
+    fn flush_conntrack(&mut self, _: Family, _: &[IpAddr]) -> Result<Option<usize>, String> {
+        Ok(None)
     }
 }
 
@@ -351,51 +424,17 @@ fn execute(
     }
 }
 
-/// What a reconcile saw, for `watch`: who was in each group, and where a default route
-/// matters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Seen {
-    /// (group, interface, device index) of every member.
-    members: Vec<(String, String, u32)>,
-    /// The devices of every group's candidates.
-    devices: Vec<u32>,
-}
-
-impl Seen {
-    fn of(desired: &[Desired]) -> Seen {
-        let mut seen = Seen::default();
-        for d in desired {
-            for m in &d.members {
-                seen.members
-                    .push((d.group.name.clone(), m.interface.clone(), m.nexthop.ifindex));
-            }
-            for device in d.devices() {
-                if !seen.devices.contains(&device) {
-                    seen.devices.push(device);
-                }
-            }
-        }
-        seen
-    }
-
-    /// Every member this saw, as hints for the next run.
-    fn hints(&self) -> Vec<Hint> {
-        self.members
-            .iter()
-            .map(|(group, interface, _)| Hint {
-                group: Some(group.clone()),
-                interface: interface.clone(),
-            })
-            .collect()
-    }
-}
-
 /// Reads everything, plans and applies. `hints` name who may have just left a group (for the
 /// log); `seen`, when the plan was made, receives what it saw.
-fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<(), Error> {
+pub(crate) fn reconcile(
+    opts: &Options,
+    hints: &[Hint],
+    fresh: Option<&str>,
+    seen: &mut Option<Seen>,
+) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
-    let snap = snapshot(opts, &mut kernel)?;
+    let snap = snapshot(opts, &mut kernel, fresh)?;
     let plan = plan(&snap, &mut kernel, !opts.dry_run)?;
     if !plan.resilient && snap.config.enabled {
         if let Some(g) = snap
@@ -411,6 +450,12 @@ fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<
         }
     }
     warn_skipped(&plan.desired);
+    for d in plan.desired.iter().filter(|d| d.fail_open) {
+        warn!(
+            "{}: every member is offline; all are kept (fail open)",
+            d.group.name
+        );
+    }
     *seen = Some(Seen::of(&plan.desired));
     let departures = plan::departures(
         &plan.desired,
@@ -428,121 +473,25 @@ fn reconcile(opts: &Options, hints: &[Hint], seen: &mut Option<Seen>) -> Result<
     execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run)
 }
 
-/// How long `watch` lets a burst of events (a carrier flap sends several) settle before it
-/// reconciles once for all of them.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
-/// default route on a device of a group's candidates appears, changes or goes away, someone
-/// deletes a nexthop object of ours, or events were lost. In between it sleeps in `recv`:
-/// no timer, no polling. Failed reconciles are logged and the next event tries again; only
-/// losing the netlink socket ends it (procd starts it again).
-fn watch(opts: &Options) -> Result<(), Error> {
-    let mut monitor = Monitor::open()?;
-    let mut carrier = Kernel::open()?.links()?.carriers();
-    info!("watching link, route and nexthop events");
-    let mut why = "start";
-    let mut seen: Option<Seen> = None;
-    loop {
-        debug!("reconciling: {why}");
-        // The members of the last run may have lost their legs to the kernel since (carrier,
-        // device gone): they are named for the log. The kernel's link notification can come
-        // up to a second after the carrier and the leg went (linkwatch), so this goes by who
-        // was a member, not by which events came.
-        let before = seen.take();
-        let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
-        if let Err(e) = reconcile(opts, &hints, &mut seen) {
-            error!("{e}");
-        }
-        // A run that could not plan keeps what the last one saw.
-        seen = seen.or(before);
-        let mut wake = Wake {
-            carrier: &mut carrier,
-            seen: seen.as_ref(),
-        };
-        why = loop {
-            let events = monitor.events(true)?;
-            if let Some(why) = wake.worth_a_run(&events) {
-                break why;
-            }
-        };
-        std::thread::sleep(SETTLE);
-        loop {
-            let events = monitor.events(false)?;
-            if events.is_empty() {
-                break;
-            }
-            wake.worth_a_run(&events);
-        }
-    }
-}
-
-/// What `watch` goes by between runs: each device's carrier, and what the last run saw.
-struct Wake<'a> {
-    /// (index, has carrier) of every device.
-    carrier: &'a mut Vec<(u32, bool)>,
-    seen: Option<&'a Seen>,
-}
-
-impl Wake<'_> {
-    /// Whether `events` call for a reconcile, and why.
-    fn worth_a_run(&mut self, events: &[KernelEvent]) -> Option<&'static str> {
-        let mut why = None;
-        for event in events {
-            let reason = match event {
-                KernelEvent::Link {
-                    index,
-                    carrier: now,
-                } => match self.carrier.iter_mut().find(|(i, _)| i == index) {
-                    Some((_, before)) if before == now => None,
-                    Some((_, before)) => {
-                        *before = *now;
-                        Some("a device's carrier changed")
-                    }
-                    None => {
-                        self.carrier.push((*index, *now));
-                        now.then_some("a new device")
-                    }
-                },
-                KernelEvent::LinkGone { index } => {
-                    self.carrier.retain(|(i, _)| i != index);
-                    Some("a device went away")
-                }
-                // Its own probe comes and goes on every run that asks the kernel.
-                KernelEvent::ObjectGone { id, protocol }
-                    if *protocol == PROTOCOL
-                        && *id != plan::PROBE_GROUP
-                        && *id != plan::PROBE_LEG =>
-                {
-                    Some("a nexthop of ours was deleted")
-                }
-                KernelEvent::ObjectGone { .. } => None,
-                // Without a plan yet (the first run failed), any device may matter.
-                KernelEvent::DefaultRoute { devices } => devices
-                    .iter()
-                    .any(|d| self.seen.is_none_or(|s| s.devices.contains(d)))
-                    .then_some("a default route of a group's candidate changed"),
-                KernelEvent::Lost => Some("netlink events were lost"),
-            };
-            why = why.or(reason);
-        }
-        why
-    }
-}
-
 fn flush(opts: &Options) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
     let links = kernel.links()?;
     let installed = kernel.routes()?;
     let objects = kernel.objects()?.unwrap_or_default();
-    let changes = plan::changes(&[], &installed, &objects, &[]);
+    let rules = kernel.rules()?;
+    let installed = Installed {
+        routes: &installed,
+        objects: &objects,
+        rules: &rules,
+    };
+    let changes = plan::changes(&[], &Paths::default(), &installed, &[]);
     execute(&mut kernel, &changes, &links, opts.dry_run)
 }
 
 fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
-    let snap = snapshot(opts, &mut kernel)?;
+    let snap = snapshot(opts, &mut kernel, None)?;
     let plan = plan(&snap, &mut kernel, false)?;
     let report = status::Report::new(
         &snap.config,
@@ -550,6 +499,7 @@ fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
         &snap.installed,
         &plan.changes,
         &snap.links,
+        snap.tracking.as_ref(),
     );
     if json {
         say(&report.to_json());
@@ -582,96 +532,5 @@ fn warn_skipped(desired: &[Desired]) {
                 d.group.name, skip.interface, skip.reason
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn watch_reconciles_on_carrier_changes_removals_and_our_deleted_objects_only() {
-        let mut carrier = vec![(2, true), (3, true)];
-        let mut wake = Wake {
-            carrier: &mut carrier,
-            seen: None,
-        };
-        let link = |index, carrier| KernelEvent::Link { index, carrier };
-        // An MTU change or a repeat: nothing to do.
-        assert_eq!(wake.worth_a_run(&[link(2, true)]), None);
-        assert!(wake.worth_a_run(&[link(2, false)]).is_some());
-        assert_eq!(wake.worth_a_run(&[link(2, false)]), None);
-        assert!(wake.worth_a_run(&[link(2, true)]).is_some());
-        // A new device without carrier can't be a live member yet; with carrier it may be.
-        assert_eq!(wake.worth_a_run(&[link(9, false)]), None);
-        assert!(wake.worth_a_run(&[link(10, true)]).is_some());
-        assert!(
-            wake.worth_a_run(&[KernelEvent::LinkGone { index: 3 }])
-                .is_some()
-        );
-        let gone = |id, protocol| KernelEvent::ObjectGone { id, protocol };
-        assert_eq!(wake.worth_a_run(&[gone(7, 4)]), None);
-        assert!(wake.worth_a_run(&[gone(7, PROTOCOL), gone(8, 4)]).is_some());
-        // Its own probe, removed by every run that asks the kernel, wakes nothing (or each
-        // run would wake the next).
-        assert_eq!(
-            wake.worth_a_run(&[
-                gone(plan::PROBE_GROUP, PROTOCOL),
-                gone(plan::PROBE_LEG, PROTOCOL)
-            ]),
-            None
-        );
-        assert!(wake.worth_a_run(&[KernelEvent::Lost]).is_some());
-        assert_eq!(carrier, [(2, true), (9, false), (10, true)]);
-    }
-
-    #[test]
-    fn watch_follows_default_routes_on_candidate_devices_only() {
-        let seen = Seen {
-            members: vec![
-                ("v6".into(), "wan1_6".into(), 2),
-                ("v6".into(), "wan2_6".into(), 3),
-            ],
-            devices: vec![2, 3, 5],
-        };
-        let mut carrier = vec![(2, true), (3, true), (4, true), (5, false)];
-        let mut wake = Wake {
-            carrier: &mut carrier,
-            seen: Some(&seen),
-        };
-        let default = |devices: &[u32]| KernelEvent::DefaultRoute {
-            devices: devices.to_vec(),
-        };
-        // A candidate's device, member or not (5: up, no gateway yet); not a LAN's or a VPN's.
-        assert!(wake.worth_a_run(&[default(&[3])]).is_some());
-        assert!(wake.worth_a_run(&[default(&[5])]).is_some());
-        assert_eq!(wake.worth_a_run(&[default(&[4])]), None);
-        assert_eq!(
-            wake.worth_a_run(&[default(&[])]),
-            None,
-            "unreachable default"
-        );
-        assert!(wake.worth_a_run(&[default(&[4, 2])]).is_some(), "multipath");
-        // Before any plan, every default route may matter.
-        let mut carrier = Vec::new();
-        let mut blind = Wake {
-            carrier: &mut carrier,
-            seen: None,
-        };
-        assert!(blind.worth_a_run(&[default(&[4])]).is_some());
-        // The next run is told who the members were.
-        assert_eq!(
-            seen.hints(),
-            [
-                Hint {
-                    group: Some("v6".into()),
-                    interface: "wan1_6".into()
-                },
-                Hint {
-                    group: Some("v6".into()),
-                    interface: "wan2_6".into()
-                }
-            ]
-        );
     }
 }

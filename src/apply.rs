@@ -8,7 +8,9 @@
 //! time. No logging: what was done and what failed come back as lines.
 
 use crate::plan::{Change, Changes, Conflict};
-use crate::route::{Links, Object, ObjectKind, ProtocolName, Route, Sysctl};
+use std::net::IpAddr;
+
+use crate::route::{Family, Links, Object, ObjectKind, ProtocolName, Route, Rule, Sysctl};
 
 /// The kernel's verbs, as the executor uses them; `Err` is the kernel's reason.
 pub trait Seam {
@@ -17,6 +19,15 @@ pub trait Seam {
     fn write_object(&mut self, object: &Object, create: bool) -> Result<(), String>;
     fn delete_object(&mut self, id: u32) -> Result<(), String>;
     fn set_sysctl(&mut self, sysctl: &Sysctl, value: u8) -> Result<(), String>;
+    fn write_rule(&mut self, rule: &Rule) -> Result<(), String>;
+    fn delete_rule(&mut self, rule: &Rule) -> Result<(), String>;
+    /// Deletes the conntrack entries translated to `addresses`: how many (`None`: not
+    /// counted, a dry run).
+    fn flush_conntrack(
+        &mut self,
+        family: Family,
+        addresses: &[IpAddr],
+    ) -> Result<Option<usize>, String>;
 }
 
 /// What a run did: one line per change made (for the log, or a dry run's output), and one
@@ -101,6 +112,16 @@ pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
             }
             Change::DeleteObject { object, .. } => seam.delete_object(object.id),
             Change::Sysctl { setting, .. } => seam.set_sysctl(&setting.sysctl, setting.want),
+            Change::WriteRule(rule) => seam.write_rule(rule),
+            Change::DeleteRule(rule) => seam.delete_rule(rule),
+            Change::Conntrack {
+                group,
+                interface,
+                family,
+                addresses,
+            } => seam.flush_conntrack(*family, addresses).map(|n| {
+                what = conntrack_line(group, interface, addresses, n);
+            }),
         };
         match outcome {
             Ok(()) => out.done.push(what),
@@ -202,7 +223,26 @@ pub fn describe(change: &Change, links: &Links) -> String {
         Change::Sysctl { setting, have } => {
             format!("{} {have} -> {}", setting.sysctl, setting.want)
         }
+        Change::WriteRule(rule) => format!("probes: {rule}"),
+        Change::DeleteRule(rule) => format!("removed {rule} (no probe path wants it)"),
+        Change::Conntrack {
+            group,
+            interface,
+            addresses,
+            ..
+        } => conntrack_line(group, interface, addresses, None),
     }
+}
+
+/// `v6: deleted 12 conntrack entries translated to wan1_6's 2001:db8:1::2` (no count: a dry
+/// run).
+fn conntrack_line(group: &str, interface: &str, addresses: &[IpAddr], n: Option<usize>) -> String {
+    let addresses: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+    let n = n.map(|n| format!("{n} ")).unwrap_or_default();
+    format!(
+        "{group}: deleted {n}conntrack entries translated to {interface}'s {}",
+        addresses.join(", ")
+    )
 }
 
 fn describe_object(object: &Object, links: &Links) -> String {
@@ -274,6 +314,18 @@ mod tests {
         fn set_sysctl(&mut self, sysctl: &Sysctl, value: u8) -> Result<(), String> {
             self.log.push(format!("{sysctl}={value}"));
             Ok(())
+        }
+        fn write_rule(&mut self, rule: &Rule) -> Result<(), String> {
+            self.log.push(format!("{rule}"));
+            Ok(())
+        }
+        fn delete_rule(&mut self, rule: &Rule) -> Result<(), String> {
+            self.log.push(format!("delete {rule}"));
+            Ok(())
+        }
+        fn flush_conntrack(&mut self, _: Family, a: &[IpAddr]) -> Result<Option<usize>, String> {
+            self.log.push(format!("conntrack {}", a.len()));
+            Ok(Some(3))
         }
     }
 

@@ -41,6 +41,9 @@ pub struct Interface {
     pub device: Option<String>,
     /// Default routes (mask 0) of both families from `route` and `inactive.route`.
     pub defaults: Vec<DefaultRoute>,
+    /// Its own addresses (`ipv4-address`, `ipv6-address`): a probe's source, and what
+    /// conntrack entries translated to this uplink are found by.
+    pub addresses: Vec<IpAddr>,
     /// Why this interface's state could not be read (a field of the wrong type), if it couldn't.
     pub invalid: Option<String>,
 }
@@ -72,11 +75,10 @@ fn err<T>(msg: impl Into<String>) -> Result<T, DumpError> {
     Err(DumpError(msg.into()))
 }
 
-/// A field as the JSON text it was, read as a `T` when wanted: one of the wrong type stays a
 /// A JSON value where the tool wants a scalar, read in the same pass as the rest: a value of
 /// the wrong type stays a fact about it (the interface's problem, not the document's).
 /// Floats, arrays and objects are `Other`: no field read here takes them.
-enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -146,7 +148,7 @@ fn skip_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Erro
 }
 
 /// A string field (absent or null: none); `Err` names it.
-fn text<'s>(field: &'s Option<Scalar>, name: &str) -> Result<Option<&'s str>, String> {
+pub(crate) fn text<'s>(field: &'s Option<Scalar>, name: &str) -> Result<Option<&'s str>, String> {
     match field {
         None | Some(Scalar::Null) => Ok(None),
         Some(Scalar::Str(s)) => Ok(Some(s)),
@@ -155,7 +157,7 @@ fn text<'s>(field: &'s Option<Scalar>, name: &str) -> Result<Option<&'s str>, St
 }
 
 /// A boolean field (absent or null: none).
-fn boolean(field: &Option<Scalar>, name: &str) -> Result<Option<bool>, String> {
+pub(crate) fn boolean(field: &Option<Scalar>, name: &str) -> Result<Option<bool>, String> {
     match field {
         None | Some(Scalar::Null) => Ok(None),
         Some(Scalar::Bool(b)) => Ok(Some(*b)),
@@ -165,7 +167,7 @@ fn boolean(field: &Option<Scalar>, name: &str) -> Result<Option<bool>, String> {
 
 /// An integer field (absent: none). netifd prints its u32 fields as signed int32 (libubox
 /// `blobmsg_json.c`), so i64.
-fn int(field: &Option<Scalar>, name: &str) -> Result<Option<i64>, String> {
+pub(crate) fn int(field: &Option<Scalar>, name: &str) -> Result<Option<i64>, String> {
     match field {
         None => Ok(None),
         Some(Scalar::Int(n)) => Ok(Some(*n)),
@@ -176,7 +178,7 @@ fn int(field: &Option<Scalar>, name: &str) -> Result<Option<i64>, String> {
 /// A value that is a `T` when it is the JSON kind a `T` is read from (an object for a struct,
 /// an array for a list), and `Not` when it is of another kind, read past in the same pass: the
 /// document is read once, and a wrong kind stays a fact about that value.
-enum Kind<T> {
+pub(crate) enum Kind<T> {
     Is(T),
     Not,
 }
@@ -184,7 +186,7 @@ enum Kind<T> {
 /// Which kind `T` must be is `T`'s to say: a struct reads maps, a `Vec` sequences. The other
 /// kind of container is read past with `T` failing on it, which a derived struct would not
 /// (serde takes a struct from an array too), so maps and sequences are told apart here.
-trait Shape {
+pub(crate) trait Shape {
     const MAP: bool;
 }
 
@@ -201,6 +203,10 @@ impl Shape for raw::Inactive<'_> {
 }
 
 impl Shape for raw::Route<'_> {
+    const MAP: bool = true;
+}
+
+impl Shape for raw::Address<'_> {
     const MAP: bool = true;
 }
 
@@ -273,6 +279,16 @@ mod raw {
         pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
         #[serde(borrow)]
         pub inactive: Option<Kind<Inactive<'a>>>,
+        #[serde(borrow, rename = "ipv4-address")]
+        pub ipv4_address: Option<Kind<Vec<Kind<Address<'a>>>>>,
+        #[serde(borrow, rename = "ipv6-address")]
+        pub ipv6_address: Option<Kind<Vec<Kind<Address<'a>>>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Address<'a> {
+        #[serde(borrow)]
+        pub address: Option<Scalar<'a>>,
     }
 
     #[derive(Deserialize)]
@@ -367,6 +383,7 @@ impl Interface {
             proto: None,
             device: None,
             defaults: Vec::new(),
+            addresses: Vec::new(),
             invalid: None,
         };
         if let Err(why) = iface.fill(obj) {
@@ -390,6 +407,23 @@ impl Interface {
                 collect_defaults(&inactive.route, "inactive.route", &mut self.defaults)?
             }
             Some(Kind::Not) => return Err("\"inactive\" is not an object".into()),
+        }
+        for (list, what) in [
+            (&obj.ipv4_address, "ipv4-address"),
+            (&obj.ipv6_address, "ipv6-address"),
+        ] {
+            match list {
+                None => {}
+                Some(Kind::Is(list)) => {
+                    self.addresses.extend(list.iter().filter_map(|a| match a {
+                        Kind::Is(raw::Address {
+                            address: Some(Scalar::Str(s)),
+                        }) => s.parse::<IpAddr>().ok(),
+                        _ => None,
+                    }))
+                }
+                Some(Kind::Not) => return Err(format!("\"{what}\" is not an array")),
+            }
         }
         Ok(())
     }

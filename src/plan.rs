@@ -10,7 +10,9 @@ use std::net::IpAddr;
 
 use crate::config::{Config, Group, Mode};
 use crate::dump::{Dump, Interface};
-use crate::route::{Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, Sysctl, Weight};
+use crate::route::{
+    Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, RouteKey, Rule, Sysctl, Weight,
+};
 
 /// The nexthop object ids ecmp-hotplug uses: `0xEC` (as in its protocol mark) in the top
 /// byte, then a 12-bit slot per group and a 12-bit slot per uplink in the group, slot 0 being
@@ -79,6 +81,11 @@ pub struct Desired<'c> {
     /// The interfaces behind `route.nexthops`, in interface-name order.
     pub members: Vec<Member>,
     pub skipped: Vec<Skip>,
+    /// Every member would be offline (tracking, mwan3track): all are kept instead.
+    pub fail_open: bool,
+    /// The uplinks `watch` probes for this group: its members and those left out only for
+    /// being offline, without the ones whose member section says `track '0'`.
+    pub tracked: Vec<Member>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +93,8 @@ pub struct Member {
     pub interface: String,
     pub device: String,
     pub nexthop: Nexthop,
+    /// Its addresses of the group's family, from the dump.
+    pub addresses: Vec<IpAddr>,
 }
 
 /// A candidate interface that is not in the route, and why.
@@ -95,6 +104,9 @@ pub struct Skip {
     pub reason: Reason,
     /// The index of its `l3_device`, where the dump names one the kernel has.
     pub device: Option<u32>,
+    /// Its addresses of the group's family, as the dump has them: what its conntrack
+    /// entries are found by when it leaves.
+    pub addresses: Vec<IpAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +132,16 @@ pub enum Reason {
     SameNexthop(String),
     /// Resilient mode: the device has no carrier (the kernel would delete its nexthop).
     NoCarrier(String),
+    /// Tracking found it dead: `answered` of `targets` answered in the last round, and it
+    /// has `fails` failed or `passes` passed rounds in a row.
+    Offline {
+        answered: u32,
+        targets: u32,
+        fails: u32,
+        passes: u32,
+    },
+    /// mwan3track's `STATUS` for it says offline.
+    Mwan3Offline,
 }
 
 impl Reason {
@@ -132,6 +154,8 @@ impl Reason {
                 | Reason::NoDefaultRoute
                 | Reason::Withdrawn
                 | Reason::NoCarrier(_)
+                | Reason::Offline { .. }
+                | Reason::Mwan3Offline
         )
     }
 }
@@ -150,6 +174,25 @@ impl fmt::Display for Reason {
             Reason::NoSuchDevice(dev) => write!(f, "device {dev} does not exist"),
             Reason::SameNexthop(other) => write!(f, "same nexthop as {other}"),
             Reason::NoCarrier(dev) => write!(f, "{dev} has no carrier"),
+            Reason::Offline {
+                answered,
+                targets,
+                fails,
+                passes: 0,
+            } => write!(
+                f,
+                "offline: {answered} of {targets} targets answered for {fails} rounds"
+            ),
+            Reason::Offline {
+                answered,
+                targets,
+                passes,
+                ..
+            } => write!(
+                f,
+                "offline: {answered} of {targets} targets answered, {passes} rounds passed in a row"
+            ),
+            Reason::Mwan3Offline => f.write_str("offline according to mwan3track"),
         }
     }
 }
@@ -162,6 +205,7 @@ pub fn desired<'c>(
     config: &'c Config,
     links: &Links,
     resilient: bool,
+    health: &Health,
 ) -> Vec<Desired<'c>> {
     if !config.enabled {
         return Vec::new();
@@ -176,11 +220,12 @@ pub fn desired<'c>(
                 Mode::Auto | Mode::Multipath => (Mode::Multipath, false),
                 Mode::Resilient => (Mode::Resilient, !resilient),
             };
-            desired_group(dump, config, group, links, mode, id, unsupported)
+            desired_group(dump, config, group, links, mode, id, unsupported, health)
         })
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn desired_group<'c>(
     dump: &Dump,
     config: &Config,
@@ -189,6 +234,7 @@ fn desired_group<'c>(
     mode: Mode,
     group_id: u32,
     unsupported: bool,
+    health: &Health,
 ) -> Desired<'c> {
     let mut candidates: Vec<&Interface> = dump
         .interfaces
@@ -206,6 +252,7 @@ fn desired_group<'c>(
             interface: name.clone(),
             reason: Reason::NotInDump,
             device: None,
+            addresses: Vec::new(),
         })
         .collect();
     let mut members: Vec<Member> = Vec::new();
@@ -216,6 +263,7 @@ fn desired_group<'c>(
                     interface: m.interface,
                     reason: Reason::NoCarrier(m.device),
                     device: Some(m.nexthop.ifindex),
+                    addresses: m.addresses,
                 })
             }
             Ok(m) => match members.iter().find(|o| {
@@ -225,6 +273,7 @@ fn desired_group<'c>(
                     interface: m.interface,
                     reason: Reason::SameNexthop(other.interface.clone()),
                     device: Some(m.nexthop.ifindex),
+                    addresses: m.addresses,
                 }),
                 None => members.push(m),
             },
@@ -232,8 +281,36 @@ fn desired_group<'c>(
                 interface: iface.name.clone(),
                 reason,
                 device: iface.device.as_deref().and_then(|d| links.index(d)),
+                addresses: addresses(iface, group.family()),
             }),
         }
+    }
+    let tracked: Vec<Member> = match group.track {
+        Some(_) => members
+            .iter()
+            .filter(|m| !config.untracked.contains(&m.interface))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let verdicts: Vec<Verdict> = members.iter().map(|m| health.verdict(group, m)).collect();
+    // Fail open: tracking that condemns every member is likelier wrong than right, and an
+    // empty group would take the route away.
+    let fail_open = !members.is_empty() && !verdicts.contains(&Verdict::Healthy);
+    if !fail_open {
+        let mut verdicts = verdicts.into_iter();
+        members.retain(|m| match verdicts.next() {
+            Some(Verdict::Healthy | Verdict::Condemned) | None => true,
+            Some(Verdict::Out(reason)) => {
+                skipped.push(Skip {
+                    interface: m.interface.clone(),
+                    reason,
+                    device: Some(m.nexthop.ifindex),
+                    addresses: m.addresses.clone(),
+                });
+                false
+            }
+        });
     }
     skipped.sort_by(|a, b| a.interface.cmp(&b.interface));
     let nexthops = members.iter().map(|m| m.nexthop).collect();
@@ -254,6 +331,52 @@ fn desired_group<'c>(
         objects,
         members,
         skipped,
+        fail_open,
+        tracked,
+    }
+}
+
+/// What is known of the uplinks' health beyond netifd's word: `watch`'s tracking (as its
+/// state file has it) and mwan3track's `STATUS` files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub tracked: Vec<crate::track::Record>,
+    /// Interfaces mwan3track has found offline after at least one probe turn.
+    pub mwan3_offline: Vec<String>,
+}
+
+/// What health says of one member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    Healthy,
+    /// Failed `down` rounds in a row but held online, because those rounds failed for every
+    /// member at once: it stays in, and counts as condemned for fail-open.
+    Condemned,
+    Out(Reason),
+}
+
+impl Health {
+    fn verdict(&self, group: &Group, m: &Member) -> Verdict {
+        if self.mwan3_offline.contains(&m.interface) {
+            return Verdict::Out(Reason::Mwan3Offline);
+        }
+        let Some(track) = &group.track else {
+            return Verdict::Healthy;
+        };
+        // A record of another device is of an earlier session: the new one starts online.
+        let record = self.tracked.iter().find(|r| {
+            r.group == group.name && r.interface == m.interface && r.device == m.nexthop.ifindex
+        });
+        match record {
+            Some(r) if !r.online => Verdict::Out(Reason::Offline {
+                answered: r.answered(),
+                targets: r.targets.len() as u32,
+                fails: r.fails,
+                passes: r.passes,
+            }),
+            Some(r) if r.fails >= track.down => Verdict::Condemned,
+            _ => Verdict::Healthy,
+        }
     }
 }
 
@@ -324,7 +447,13 @@ fn member(
             gateway,
             weight,
         },
+        addresses: addresses(iface, family),
     })
+}
+
+fn addresses(iface: &Interface, family: Family) -> Vec<IpAddr> {
+    let of_family = |a: &&IpAddr| Family::of(a) == family;
+    iface.addresses.iter().filter(of_family).copied().collect()
 }
 
 /// The interface's gateway for `family`: among its live default routes (from `route` and
@@ -523,15 +652,29 @@ pub enum Change {
     },
     /// Set a sysctl the plan needs from `have` to `setting.want`.
     Sysctl { setting: Setting, have: u8 },
+    /// Add a probe path's rule.
+    WriteRule(Rule),
+    /// Remove a rule of ours no probe path wants.
+    DeleteRule(Rule),
+    /// `interface` left `group` while its device stays: delete the conntrack entries whose
+    /// source was translated to one of its `addresses`, so its connections follow it out.
+    Conntrack {
+        group: String,
+        interface: String,
+        family: Family,
+        addresses: Vec<IpAddr>,
+    },
 }
 
 impl Change {
     /// The group the change is for; `None` for leftovers and settings.
     pub fn group(&self) -> Option<&str> {
         match self {
-            Change::Write { group, .. } | Change::WriteObject { group, .. } => Some(group),
+            Change::Write { group, .. }
+            | Change::WriteObject { group, .. }
+            | Change::Conntrack { group, .. } => Some(group),
             Change::Delete { group, .. } | Change::DeleteObject { group, .. } => group.as_deref(),
-            Change::Sysctl { .. } => None,
+            Change::Sysctl { .. } | Change::WriteRule(_) | Change::DeleteRule(_) => None,
         }
     }
 }
@@ -643,7 +786,7 @@ pub fn resilience(
                 .any(|r| r.is_owned() && r.holds(&g.key) && r.nh_id.is_none())
     });
     // Members as multipath would have them (it keeps those without carrier).
-    let to_install = desired(dump, config, links, false)
+    let to_install = desired(dump, config, links, false, &Health::default())
         .iter()
         .any(|d| d.group.mode(config) != Mode::Multipath && !d.members.is_empty());
     if !to_install {
@@ -703,10 +846,11 @@ pub struct Changes {
 /// kept.
 pub fn changes(
     desired: &[Desired],
-    installed: &[Route],
-    objects: &[Object],
+    paths: &Paths,
+    installed: &Installed,
     settings: &[(Setting, Option<u8>)],
 ) -> Changes {
+    let (installed, objects, rules) = (installed.routes, installed.objects, installed.rules);
     let mut out = Changes::default();
     for (setting, have) in settings {
         match *have {
@@ -762,8 +906,22 @@ pub fn changes(
             }),
         }
     }
+    for path in &paths.routes {
+        let at_key = installed.iter().find(|r| r.holds(&path.key));
+        match at_key {
+            // Someone else's route in a table of ours: left alone, the probes go by it.
+            Some(r) if !r.is_owned() || r.same_as(path) => {}
+            _ => routes.push(Change::Write {
+                group: PROBES.into(),
+                route: path.clone(),
+                create: at_key.is_none(),
+            }),
+        }
+    }
     for r in installed.iter().filter(|r| r.is_owned()) {
-        if !desired.iter().any(|d| r.holds(&d.group.key)) {
+        let wanted = desired.iter().any(|d| r.holds(&d.group.key))
+            || paths.routes.iter().any(|p| r.holds(&p.key));
+        if !wanted {
             deletes.push(Change::Delete {
                 group: None,
                 route: r.clone(),
@@ -771,9 +929,114 @@ pub fn changes(
         }
     }
     out.changes.extend(routes);
+    let new_rules = paths.rules.iter().filter(|r| !rules.contains(r));
+    out.changes
+        .extend(new_rules.cloned().map(Change::WriteRule));
+    let stale_rules = rules
+        .iter()
+        .filter(|r| r.is_owned() && !paths.rules.contains(r));
+    out.changes
+        .extend(stale_rules.cloned().map(Change::DeleteRule));
     out.changes.extend(deletes);
     out.changes
         .extend(stale_objects(desired, installed, objects, &held));
+    out.changes
+        .extend(conntrack(desired, installed, objects, &held));
+    out
+}
+
+/// The group name probe paths' writes are logged under.
+pub const PROBES: &str = "probes";
+
+/// Where a probe path's tables and fwmarks start: `PROBE_BASE + device index` is both.
+pub const PROBE_BASE: u32 = 0xEC00_0000;
+
+/// The priority of probe paths' rules: after `local` (0), before everything netifd and mwan3
+/// add (1000 and up) and `main` (32766). Only packets with a probe's mark match.
+pub const PROBE_PRIORITY: u32 = 100;
+
+/// What the kernel has that a plan is compared with.
+#[derive(Clone, Copy, Debug)]
+pub struct Installed<'k> {
+    pub routes: &'k [Route],
+    pub objects: &'k [Object],
+    pub rules: &'k [Rule],
+}
+
+/// The routes and rules that make each tracked uplink's probes leave by it: for each device
+/// and family, a table of its own with the uplink's default route, and a rule that sends
+/// packets with the device's probe mark there. Binding a socket to the device does not do it:
+/// the multipath or nexthop-group route picks its leg by hash, whatever the socket's device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Paths {
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}
+
+/// The mark (and table) of probes through device `ifindex`.
+pub fn probe_mark(ifindex: u32) -> u32 {
+    PROBE_BASE.wrapping_add(ifindex)
+}
+
+pub fn probe_paths(desired: &[Desired]) -> Paths {
+    let mut paths = Paths::default();
+    for d in desired {
+        let family = d.group.family();
+        for m in &d.tracked {
+            let table = probe_mark(m.nexthop.ifindex);
+            let key = RouteKey {
+                table,
+                dst: crate::route::Prefix::any(family),
+                metric: crate::config::default_metric(family),
+            };
+            if paths.routes.iter().any(|r| r.key == key) {
+                continue;
+            }
+            let nexthop = Nexthop {
+                weight: Weight::ONE,
+                ..m.nexthop
+            };
+            paths.routes.push(Route::owned(key, vec![nexthop]));
+            paths.rules.push(Rule {
+                family,
+                priority: PROBE_PRIORITY,
+                mark: table,
+                table,
+                protocol: PROTOCOL,
+            });
+        }
+    }
+    paths
+}
+
+/// For each group that flushes conntrack, each uplink whose leg the kernel still has and
+/// that is left out while its device stays: its translated connections go with it.
+fn conntrack(
+    desired: &[Desired],
+    routes: &[Route],
+    objects: &[Object],
+    held: &[u32],
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for d in desired.iter().filter(|d| d.group.flush_conntrack) {
+        if d.unsupported || held.contains(&d.group_id) {
+            continue;
+        }
+        let mut gone: Vec<u32> = d.installed(routes, objects).map(|(i, _)| i).collect();
+        gone.retain(|i| !d.members.iter().any(|m| m.nexthop.ifindex == *i));
+        gone.dedup();
+        for s in &d.skipped {
+            let Some(device) = s.device else { continue };
+            if gone.contains(&device) && !s.addresses.is_empty() {
+                out.push(Change::Conntrack {
+                    group: d.group.name.clone(),
+                    interface: s.interface.clone(),
+                    family: d.group.family(),
+                    addresses: s.addresses.clone(),
+                });
+            }
+        }
+    }
     out
 }
 
@@ -868,6 +1131,26 @@ mod tests {
     use super::*;
     use crate::config::HashPolicy;
     use crate::route::{Link, PROTOCOL, Prefix, Resilient, RouteKey, TABLE_MAIN};
+
+    /// `desired` without tracking or mwan3track.
+    fn desired<'c>(dump: &Dump, config: &'c Config, links: &Links, r: bool) -> Vec<Desired<'c>> {
+        super::desired(dump, config, links, r, &Health::default())
+    }
+
+    /// `changes` without probe paths or rules.
+    fn changes(
+        desired: &[Desired],
+        routes: &[Route],
+        objects: &[Object],
+        settings: &[(Setting, Option<u8>)],
+    ) -> Changes {
+        let installed = Installed {
+            routes,
+            objects,
+            rules: &[],
+        };
+        super::changes(desired, &Paths::default(), &installed, settings)
+    }
     use std::collections::BTreeMap;
 
     fn links() -> Links {
@@ -915,6 +1198,7 @@ mod tests {
                 .iter()
                 .map(|(i, w)| (i.to_string(), Weight::new(*w).unwrap()))
                 .collect::<BTreeMap<_, _>>(),
+            untracked: Vec::new(),
         }
     }
 
@@ -931,6 +1215,8 @@ mod tests {
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
             mode: None,
             resilient: crate::config::RESILIENT,
+            track: None,
+            flush_conntrack: true,
         }
     }
 
@@ -1091,6 +1377,7 @@ mod tests {
                 interface: "wanb".into(),
                 reason: Reason::Down,
                 device: None,
+                addresses: Vec::new(),
             }]
         );
         assert!(d[0].skipped.is_empty(), "{:?}", d[0].skipped);
@@ -1121,6 +1408,8 @@ mod tests {
             objects: vec![],
             members: vec![],
             skipped: vec![],
+            fail_open: false,
+            tracked: vec![],
         }
     }
 
@@ -1605,6 +1894,7 @@ mod tests {
                 interface: "wanb_6".into(),
                 reason: Reason::NoCarrier("eth4".into()),
                 device: Some(7),
+                addresses: Vec::new(),
             }]
         );
         let gid = group_ids(&cfg)[0];
@@ -1696,6 +1986,7 @@ mod tests {
                     Change::Sysctl { setting, have } => {
                         format!("sysctl {} {have}->{}", setting.sysctl, setting.want)
                     }
+                    other => format!("{other:?}"),
                 })
                 .chain(c.conflicts.iter().map(|c| match c {
                     Conflict::Object { object, .. } => format!("conflict {:x}", object.id),

@@ -356,6 +356,36 @@ impl Object {
     }
 }
 
+/// A policy rule: packets carrying `mark` look up `table`. ecmp-hotplug writes one per
+/// probed uplink and family, so that its probes leave by that uplink (README, "Tracking").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub family: Family,
+    pub priority: u32,
+    pub mark: u32,
+    pub table: u32,
+    pub protocol: u8,
+}
+
+impl Rule {
+    pub fn is_owned(&self) -> bool {
+        self.protocol == PROTOCOL
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} rule {}: fwmark {:#x} lookup {}",
+            self.family.name(),
+            self.priority,
+            self.mark,
+            self.table
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ObjectKind {
     /// `gateway: None` is device-only; `family` is the gateway's (IPv4 for device-only).

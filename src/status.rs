@@ -7,8 +7,9 @@
 use std::fmt;
 
 use crate::config::{Config, HashPolicy};
-use crate::plan::{Change, Changes, Desired};
+use crate::plan::{Change, Changes, Desired, PROBES};
 use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName, leg_text};
+use crate::track::{self, Record};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -60,6 +61,11 @@ pub struct GroupStatus {
     pub desired: Vec<Leg>,
     pub installed: Option<Installed>,
     pub skipped: Vec<(String, String)>,
+    /// Every member is offline and all are kept.
+    pub fail_open: bool,
+    /// A tracking group: its uplinks' records as `watch` published them (`None`: no `watch`
+    /// is running, so tracking counts for nothing).
+    pub tracking: Option<Option<Vec<Record>>>,
 }
 
 pub struct Report {
@@ -72,6 +78,8 @@ pub struct Report {
     pub stale_objects: Vec<u32>,
     /// Sysctls that differ from the plan; `sync` sets them.
     pub sysctls: Vec<SysctlDrift>,
+    /// Probe paths (routes and rules of ours) that `sync` would change.
+    pub probe_paths: usize,
 }
 
 fn legs(route: &Route, links: &Links) -> Vec<Leg> {
@@ -93,6 +101,7 @@ impl Report {
         installed: &[Route],
         changes: &Changes,
         links: &Links,
+        tracking: Option<&track::State>,
     ) -> Report {
         let groups = desired
             .iter()
@@ -131,6 +140,16 @@ impl Report {
                         .iter()
                         .map(|s| (s.interface.clone(), s.reason.to_string()))
                         .collect(),
+                    fail_open: d.fail_open,
+                    tracking: d.group.track.as_ref().map(|_| {
+                        tracking.map(|t| {
+                            let tracked = |r: &&Record| {
+                                r.group == *name
+                                    && d.tracked.iter().any(|m| m.interface == r.interface)
+                            };
+                            t.records.iter().filter(tracked).cloned().collect()
+                        })
+                    }),
                 }
             })
             .collect();
@@ -165,6 +184,14 @@ impl Report {
                 _ => None,
             })
             .collect();
+        let probe_paths = changes
+            .changes
+            .iter()
+            .filter(|c| match c {
+                Change::WriteRule(_) | Change::DeleteRule(_) => true,
+                c => c.group() == Some(PROBES),
+            })
+            .count();
         Report {
             enabled: config.enabled,
             hash_policy: config.hash_policy,
@@ -172,6 +199,7 @@ impl Report {
             stale,
             stale_objects,
             sysctls,
+            probe_paths,
         }
     }
 
@@ -190,6 +218,9 @@ impl Report {
                 .map(|id| format!("stale nexthop id {id}")),
         );
         out.extend(self.sysctls.iter().map(|s| format!("sysctl {}", s.name)));
+        if self.probe_paths > 0 {
+            out.push("probe paths".into());
+        }
         out
     }
 
@@ -206,9 +237,10 @@ mod json {
 
     use super::{GroupStatus, Leg as ReportLeg, policy_name};
     use crate::route::RouteKey;
+    use crate::track::Record;
 
-    /// The document's shape; 2 added `sysctls`.
-    const VERSION: u32 = 2;
+    /// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`.
+    const VERSION: u32 = 3;
 
     #[derive(Serialize)]
     pub struct Report<'a> {
@@ -241,6 +273,10 @@ mod json {
         desired: Vec<Leg<'a>>,
         installed: Option<Installed<'a>>,
         skipped: Vec<Skip<'a>>,
+        fail_open: bool,
+        /// Absent: the group doesn't track; `null`: no `watch` is running.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tracking: Option<Option<&'a [Record]>>,
     }
 
     #[derive(Serialize)]
@@ -338,6 +374,8 @@ mod json {
                 .iter()
                 .map(|(interface, reason)| Skip { interface, reason })
                 .collect(),
+            fail_open: g.fail_open,
+            tracking: g.tracking.as_ref().map(|t| t.as_deref()),
         }
     }
 }
@@ -369,6 +407,31 @@ fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Res
         )?;
     }
     Ok(())
+}
+
+/// `wan1_6: online, 3 rounds passed in a row, last round at 1764042000; 2606:4700::1111
+/// 12.3 ms 0% lost, …`
+fn write_record(f: &mut fmt::Formatter<'_>, title: &str, r: &Record) -> fmt::Result {
+    let (state, rounds, what) = match (r.online, r.fails) {
+        (true, 0) => ("online", r.passes, "passed"),
+        (true, _) => ("online, failing", r.fails, "failed"),
+        (false, 0) => ("offline, recovering", r.passes, "passed"),
+        (false, _) => ("offline", r.fails, "failed"),
+    };
+    write!(
+        f,
+        "  {title:<10} {}: {state}, {rounds} rounds {what} in a row, last round at {}",
+        r.interface, r.last_round
+    )?;
+    for t in &r.targets {
+        let lost = (t.sent - t.received.min(t.sent)) * 100 / t.sent.max(1);
+        match t.rtt_us {
+            Some(us) => write!(f, "; {} {}.{} ms", t.ip, us / 1000, us % 1000 / 100)?,
+            None => write!(f, "; {}", t.ip)?,
+        }
+        write!(f, " {lost}% lost")?;
+    }
+    writeln!(f)
 }
 
 impl fmt::Display for Report {
@@ -422,6 +485,26 @@ impl fmt::Display for Report {
                     "  {:<10} {iface}: {reason}",
                     if i == 0 { "left out:" } else { "" }
                 )?;
+            }
+            if g.fail_open {
+                writeln!(
+                    f,
+                    "  {:<10} every member is offline: all are kept (fail open)",
+                    "warning:"
+                )?;
+            }
+            match &g.tracking {
+                None => {}
+                Some(None) => writeln!(
+                    f,
+                    "  {:<10} watch is not running: every member counts as online",
+                    "tracking:"
+                )?,
+                Some(Some(records)) => {
+                    for (i, r) in records.iter().enumerate() {
+                        write_record(f, if i == 0 { "tracking:" } else { "" }, r)?;
+                    }
+                }
             }
         }
         for k in &self.stale {
@@ -488,11 +571,14 @@ mod tests {
                     }],
                 }),
                 skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
+                fail_open: false,
+                tracking: None,
             }],
             stale: vec![RouteKey {
                 dst: Prefix::any(Family::V4),
                 ..key
             }],
+            probe_paths: 0,
             stale_objects: vec![3959422977],
             sysctls: vec![SysctlDrift {
                 name: "net.ipv6.fib_multipath_hash_policy".into(),
@@ -504,9 +590,9 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 2, "enabled": true, "hash_policy": "l4",
+                "version": 3, "enabled": true, "hash_policy": "l4",
                 "groups": [{
-                    "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024,
+                    "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024, "fail_open": false,
                     "state": "conflict", "mode": "resilient", "nexthop_group": 3959422976u32,
                     "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1}],
                     "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": null, "device": "eth1", "gateway": null, "weight": 1}]},
@@ -522,13 +608,14 @@ mod tests {
             hash_policy: HashPolicy::Keep,
             groups: vec![],
             stale: vec![],
+            probe_paths: 0,
             stale_objects: vec![],
             sysctls: vec![],
         };
         let v: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"version": 2, "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "sysctls": []})
+            serde_json::json!({"version": 3, "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "sysctls": []})
         );
     }
 }

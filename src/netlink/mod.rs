@@ -6,7 +6,9 @@
 //! sysctls have their own module (`sysctl`). No logging: the caller says what it is about to
 //! do.
 
+pub mod conntrack;
 pub mod nexthop;
+pub mod rule;
 pub mod uapi;
 pub mod wire;
 
@@ -17,7 +19,7 @@ use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
 
-use crate::route::{Links, Object, PROTOCOL, Route};
+use crate::route::{self, Links, Object, PROTOCOL, Route, Rule};
 
 // Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
 const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
@@ -152,6 +154,26 @@ impl Kernel {
         self.request(&nexthop::del_request(id, seq), seq)
     }
 
+    /// Every policy rule with a fwmark that looks up a table, of both families.
+    pub fn rules(&mut self) -> Result<Vec<Rule>, KernelError> {
+        let mut rules = self.dump(rule::dump_v4, RTM_NEWRULE, rule::rule)?;
+        rules.extend(self.dump(rule::dump_v6, RTM_NEWRULE, rule::rule)?);
+        Ok(rules)
+    }
+
+    /// Adds `rule` (an identical one already there is refused: `EEXIST`).
+    pub fn write_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
+        let seq = self.next_seq();
+        let flags = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+        self.request(&rule::request_for(rule, RTM_NEWRULE, flags, seq), seq)
+    }
+
+    /// Removes the rule that matches `rule` in every field, protocol included.
+    pub fn delete_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
+        let seq = self.next_seq();
+        self.request(&rule::request_for(rule, RTM_DELRULE, NLM_F_ACK, seq), seq)
+    }
+
     /// Whether this kernel takes resilient nexthop groups (5.13 and later), found by trying:
     /// an FDB object `leg` in a resilient FDB group `group` (`nexthop::probe_requests`: no
     /// device, so it works with `lo` down), both removed again. The ids must be free. Kernels
@@ -236,17 +258,33 @@ impl Kernel {
         Ok(out)
     }
 
-    /// The payloads of a dump's `kind` messages. One copy of the loop for every kind of dump
-    /// (a generic one cost 1.2 KB per kind on mipsel).
+    /// The payloads of a dump's `kind` messages.
     fn dump_payloads(
         &mut self,
         request: fn(u32) -> Vec<u8>,
         kind: u16,
     ) -> Result<Vec<Vec<u8>>, KernelError> {
+        let mut out = Vec::new();
+        self.dump_each(&request, kind, &mut |payload| {
+            out.push(payload.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Runs a dump, handing each `kind` message's payload to `each` as it arrives. One copy
+    /// of the loop for every kind of dump (a generic one cost 1.2 KB per kind on mipsel). A
+    /// dump the kernel marks interrupted by a change is started again; `each` then sees the
+    /// first messages again.
+    fn dump_each(
+        &mut self,
+        request: &dyn Fn(u32) -> Vec<u8>,
+        kind: u16,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
         for _ in 0..DUMP_ATTEMPTS {
             let seq = self.next_seq();
             self.send(&request(seq))?;
-            let mut out = Vec::new();
             let (mut done, mut interrupted) = (false, false);
             while !done {
                 self.receive(seq, |header, payload| {
@@ -257,14 +295,14 @@ impl Kernel {
                             let (code, message) = wire::error(&header, payload)?;
                             return Err(errno_error(code, message));
                         }
-                        k if k == kind => out.push(payload.to_vec()),
+                        k if k == kind => each(payload)?,
                         _ => {}
                     }
                     Ok(())
                 })?;
             }
             if !interrupted {
-                return Ok(out);
+                return Ok(());
             }
         }
         Err(KernelError::new(format!(
@@ -273,6 +311,51 @@ impl Kernel {
     }
 }
 
+/// A ctnetlink socket: the conntrack entries a departed uplink's NAT made.
+pub struct Conntrack(Kernel);
+
+impl Conntrack {
+    pub fn open() -> Result<Conntrack, KernelError> {
+        let socket = NlSocket::connect(NlFamily::Netfilter, None, Groups::empty())
+            .map_err(|e| socket_error("conntrack socket", e))?;
+        Ok(Conntrack(Kernel {
+            socket,
+            seq: std::process::id(),
+            buf: vec![0; RECV_BUFFER],
+        }))
+    }
+
+    /// Deletes every `family` entry whose source was translated to one of `addresses`
+    /// (`conntrack::translated_to`); the number deleted. An entry that went by itself in
+    /// between is not an error.
+    pub fn delete_translated(
+        &mut self,
+        family: route::Family,
+        addresses: &[std::net::IpAddr],
+    ) -> Result<usize, KernelError> {
+        let mut found = Vec::new();
+        self.0.dump_each(
+            &|seq| conntrack::dump_request(family, seq),
+            CT_MSG_NEW,
+            &mut |payload| {
+                found.extend(conntrack::translated_to(family, payload, addresses)?);
+                Ok(())
+            },
+        )?;
+        let mut deleted = 0;
+        for entry in &found {
+            let seq = self.0.next_seq();
+            match self.0.request(&conntrack::delete_request(entry, seq), seq) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.errno == ENOENT => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
 const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
 
 /// What the kernel announced that may call for a reconcile.
@@ -356,6 +439,17 @@ impl Monitor {
             }
         }
         Ok(events)
+    }
+}
+
+impl std::os::fd::AsFd for Monitor {
+    /// For `poll`, beside the probe sockets.
+    #[allow(unsafe_code)]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is neli's socket's, open for as long as `self` lives, which
+        // bounds the borrow. neli 0.7 implements only `AsRawFd`.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.socket.as_raw_fd()) }
     }
 }
 

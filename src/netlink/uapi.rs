@@ -77,3 +77,29 @@ pub const NHA_RES_GROUP_BUCKETS: u16 = 1;
 pub const NHA_RES_GROUP_IDLE_TIMER: u16 = 2;
 pub const NHA_RES_GROUP_UNBALANCED_TIMER: u16 = 3;
 pub const NEXTHOP_GRP_TYPE_RES: u16 = 1;
+
+// linux/fib_rules.h
+pub const RTM_NEWRULE: u16 = 32;
+pub const RTM_DELRULE: u16 = 33;
+pub const RTM_GETRULE: u16 = 34;
+pub const FRA_PRIORITY: u16 = 6;
+pub const FRA_FWMARK: u16 = 10;
+pub const FRA_TABLE: u16 = 15;
+pub const FRA_FWMASK: u16 = 16;
+pub const FRA_PROTOCOL: u16 = 21;
+pub const FR_ACT_TO_TBL: u8 = 1;
+
+// linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h, nf_conntrack_common.h
+/// `NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_*`.
+pub const CT_MSG_NEW: u16 = 1 << 8;
+pub const CT_MSG_GET: u16 = (1 << 8) | 1;
+pub const CT_MSG_DELETE: u16 = (1 << 8) | 2;
+pub const CTA_TUPLE_ORIG: u16 = 1;
+pub const CTA_TUPLE_REPLY: u16 = 2;
+pub const CTA_STATUS: u16 = 3;
+pub const CTA_ID: u16 = 12;
+pub const CTA_ZONE: u16 = 18;
+pub const CTA_TUPLE_IP: u16 = 1;
+pub const CTA_IP_V4_DST: u16 = 2;
+pub const CTA_IP_V6_DST: u16 = 4;
+pub const IPS_SRC_NAT: u32 = 1 << 4;

@@ -1,0 +1,298 @@
+//! Tracking's pure part: what a round of probes means for each uplink. `watch` sends the
+//! probes (`probe`), hands each group's round here, publishes the records (`state`) and
+//! reconciles when one changes its verdict; the planner reads the records (`plan::Health`).
+//!
+//! The rules are mwan3track's where it has them (`down` failed rounds in a row make an uplink
+//! offline, `up` passed rounds online again, a round passes when `reliability` targets
+//! answered), and two of its own: a round that fails for every uplink of a group at once
+//! condemns none of them (their own failure is likelier than all the uplinks', and the group
+//! must not shrink for it), and an uplink's record starts anew, online, with a new device (a
+//! new session).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::config::Track;
+
+/// One uplink's tracking in one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub group: String,
+    pub interface: String,
+    /// Index of the device it was probed through; another device is another session.
+    pub device: u32,
+    pub online: bool,
+    /// Failed rounds in a row (0 after a passed one) …
+    pub fails: u32,
+    /// … and passed rounds in a row (0 after a failed one).
+    pub passes: u32,
+    /// When its last round ended, in seconds since the epoch.
+    pub last_round: u64,
+    /// The last round, per target.
+    pub targets: Vec<Target>,
+}
+
+/// One target's part of a round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub ip: IpAddr,
+    pub sent: u32,
+    pub received: u32,
+    /// The round trip of its last answer, in microseconds.
+    pub rtt_us: Option<u32>,
+}
+
+impl Record {
+    /// How many targets answered in the last round.
+    pub fn answered(&self) -> u32 {
+        self.targets.iter().filter(|t| t.received > 0).count() as u32
+    }
+}
+
+/// One uplink's probes in a round: interface, device index, and per target what came back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probed {
+    pub interface: String,
+    pub device: u32,
+    pub targets: Vec<Target>,
+}
+
+/// A verdict that changed in a round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub group: String,
+    pub interface: String,
+    pub online: bool,
+    pub answered: u32,
+    pub targets: u32,
+    pub rounds: u32,
+}
+
+impl std::fmt::Display for Transition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (state, what) = match self.online {
+            true => ("online", "passed"),
+            false => ("offline", "failed"),
+        };
+        write!(
+            f,
+            "{}: {} is {state}: {} of {} targets answered, {} rounds {what} in a row",
+            self.group, self.interface, self.answered, self.targets, self.rounds
+        )
+    }
+}
+
+/// Applies one round of `group`'s probes to `records` and returns the verdicts it changed.
+/// `now`: the round's end. Records of the group's uplinks that were not probed (down, no
+/// longer candidates, opted out) are dropped: when they come back they start online.
+pub fn judge(
+    records: &mut Vec<Record>,
+    group: &str,
+    track: &Track,
+    round: Vec<Probed>,
+    now: u64,
+) -> Vec<Transition> {
+    records.retain(|r| r.group != group || round.iter().any(|p| p.interface == r.interface));
+    let passed = |p: &Probed| {
+        p.targets.iter().filter(|t| t.received > 0).count() as u32 >= track.reliability
+    };
+    let everyone_failed = !round.iter().any(passed);
+    let mut out = Vec::new();
+    for p in round {
+        let pass = passed(&p);
+        let i = match records
+            .iter()
+            .position(|r| r.group == group && r.interface == p.interface)
+        {
+            Some(i) => i,
+            None => {
+                records.push(Record {
+                    group: group.to_string(),
+                    interface: p.interface.clone(),
+                    device: p.device,
+                    online: true,
+                    fails: 0,
+                    passes: 0,
+                    last_round: 0,
+                    targets: Vec::new(),
+                });
+                records.len() - 1
+            }
+        };
+        let Some(r) = records.get_mut(i) else {
+            continue;
+        };
+        if r.device != p.device {
+            *r = Record {
+                device: p.device,
+                online: true,
+                fails: 0,
+                passes: 0,
+                ..r.clone()
+            };
+        }
+        if pass {
+            r.passes = r.passes.saturating_add(1);
+            r.fails = 0;
+        } else {
+            r.fails = r.fails.saturating_add(1);
+            r.passes = 0;
+        }
+        r.targets = p.targets;
+        r.last_round = now;
+        let flip = match r.online {
+            true => r.fails >= track.down && !everyone_failed,
+            false => r.passes >= track.up,
+        };
+        if flip {
+            r.online = !r.online;
+            out.push(Transition {
+                group: group.to_string(),
+                interface: r.interface.clone(),
+                online: r.online,
+                answered: r.answered(),
+                targets: r.targets.len() as u32,
+                rounds: r.fails.max(r.passes),
+            });
+        }
+    }
+    out
+}
+
+/// What `watch` publishes for hotplug runs and `status`: its pid (a state whose `watch` is
+/// gone counts for nothing) and every record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    pub pid: u32,
+    pub records: Vec<Record>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TRACK;
+
+    fn probed(interface: &str, device: u32, answers: &[u32]) -> Probed {
+        Probed {
+            interface: interface.into(),
+            device,
+            targets: answers
+                .iter()
+                .enumerate()
+                .map(|(i, &received)| Target {
+                    ip: IpAddr::from([192, 0, 2, i as u8]),
+                    sent: 2,
+                    received,
+                    rtt_us: (received > 0).then_some(1000),
+                })
+                .collect(),
+        }
+    }
+
+    fn state(records: &[Record], interface: &str) -> (bool, u32, u32) {
+        let r = records.iter().find(|r| r.interface == interface).unwrap();
+        (r.online, r.fails, r.passes)
+    }
+
+    #[test]
+    fn down_failed_rounds_make_offline_and_up_passed_rounds_online_again() {
+        let track = Track {
+            ips: Vec::new(),
+            down: 3,
+            up: 2,
+            reliability: 1,
+            ..TRACK
+        };
+        let mut records = Vec::new();
+        let round = |records: &mut Vec<Record>, wan1: &[u32]| {
+            judge(
+                records,
+                "v6",
+                &track,
+                vec![probed("wan1", 5, wan1), probed("wan2", 6, &[2, 2])],
+                100,
+            )
+        };
+        // A loss is not a failure while one target answers (reliability 1).
+        assert_eq!(round(&mut records, &[0, 1]), []);
+        assert_eq!(state(&records, "wan1"), (true, 0, 1));
+        assert_eq!(round(&mut records, &[0, 0]), []);
+        assert_eq!(round(&mut records, &[0, 0]), []);
+        let t = round(&mut records, &[0, 0]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t[0].to_string(),
+            "v6: wan1 is offline: 0 of 2 targets answered, 3 rounds failed in a row"
+        );
+        assert_eq!(state(&records, "wan1"), (false, 3, 0));
+        assert_eq!(round(&mut records, &[1, 0]), []);
+        let t = round(&mut records, &[1, 0]);
+        assert!(t[0].online, "{t:?}");
+        assert_eq!(records[0].last_round, 100);
+    }
+
+    #[test]
+    fn a_round_that_fails_everywhere_condemns_nobody() {
+        let track = Track {
+            ips: Vec::new(),
+            down: 2,
+            ..TRACK
+        };
+        let mut records = Vec::new();
+        let both = |records: &mut Vec<Record>, a: u32, b: u32| {
+            judge(
+                records,
+                "v6",
+                &track,
+                vec![probed("wan1", 5, &[a]), probed("wan2", 6, &[b])],
+                1,
+            )
+        };
+        // wan1 is one failed round ahead of wan2 when everything fails at once.
+        assert_eq!(both(&mut records, 0, 1), []);
+        for _ in 0..5 {
+            assert_eq!(both(&mut records, 0, 0), [], "not even for one round");
+        }
+        assert_eq!(state(&records, "wan1"), (true, 6, 0));
+        // Once another uplink passes, the one still failing goes.
+        let t = both(&mut records, 0, 1);
+        assert_eq!((t.len(), t[0].interface.as_str()), (1, "wan1"));
+    }
+
+    #[test]
+    fn a_new_device_or_a_return_starts_online() {
+        let track = Track {
+            ips: Vec::new(),
+            down: 1,
+            up: 5,
+            ..TRACK
+        };
+        let mut records = Vec::new();
+        let run = |records: &mut Vec<Record>, round| judge(records, "v6", &track, round, 1);
+        run(
+            &mut records,
+            vec![probed("wan1", 5, &[0]), probed("wan2", 6, &[1])],
+        );
+        assert_eq!(state(&records, "wan1"), (false, 1, 0));
+        // A new session (another ppp device) is online at once.
+        run(
+            &mut records,
+            vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
+        );
+        assert_eq!(state(&records, "wan1"), (true, 0, 1));
+        run(
+            &mut records,
+            vec![probed("wan1", 9, &[0]), probed("wan2", 6, &[1])],
+        );
+        assert_eq!(state(&records, "wan1"), (false, 1, 0));
+        // Not probed (down): forgotten; back, it starts online.
+        run(&mut records, vec![probed("wan2", 6, &[1])]);
+        assert_eq!(records.len(), 1);
+        run(
+            &mut records,
+            vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
+        );
+        assert_eq!(state(&records, "wan1"), (true, 0, 1));
+    }
+}

@@ -1,0 +1,450 @@
+//! `watch`: the one long-running process. It reconciles when the kernel reports what no
+//! hotplug event does (carrier, devices, default routes, our nexthops deleted), and tracks
+//! the uplinks: a round of probes per group every `interval`, judged by `track::judge`, the
+//! records published for hotplug runs (`state`), and a reconcile when a verdict changes.
+//! Between the two it sleeps in `poll` on the netlink socket and the probe sockets.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use crate::app::{Error, Options, reconcile};
+use crate::config::Track;
+use crate::netlink::{Kernel, KernelEvent, Monitor};
+use crate::plan::{self, Desired, Hint};
+use crate::probe::{Round, Uplink};
+use crate::route::PROTOCOL;
+use crate::state;
+use crate::track::{self, Record, State};
+
+/// What a reconcile saw, for `watch`: who was in each group, and where a default route
+/// matters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// (group, interface, device index) of every member.
+    members: Vec<(String, String, u32)>,
+    /// The devices of every group's candidates.
+    devices: Vec<u32>,
+    /// Each tracking group: its name, how it tracks, and the uplinks to probe.
+    probes: Vec<(String, Track, Vec<Uplink>)>,
+}
+
+impl Seen {
+        pub(crate) fn of(desired: &[Desired]) -> Seen {
+        let mut seen = Seen::default();
+        for d in desired {
+            for m in &d.members {
+                seen.members
+                    .push((d.group.name.clone(), m.interface.clone(), m.nexthop.ifindex));
+            }
+            for device in d.devices() {
+                if !seen.devices.contains(&device) {
+                    seen.devices.push(device);
+                }
+            }
+            if let Some(track) = &d.group.track {
+                let uplinks = d.tracked.iter().map(|m| Uplink {
+                    interface: m.interface.clone(),
+                    device: m.device.clone(),
+                    ifindex: m.nexthop.ifindex,
+                    source: m.addresses.first().copied(),
+                    mark: plan::probe_mark(m.nexthop.ifindex),
+                });
+                seen.probes
+                    .push((d.group.name.clone(), track.clone(), uplinks.collect()));
+            }
+        }
+        seen
+    }
+
+    /// Every member this saw, as hints for the next run.
+    fn hints(&self) -> Vec<Hint> {
+        self.members
+            .iter()
+            .map(|(group, interface, _)| Hint {
+                group: Some(group.clone()),
+                interface: interface.clone(),
+            })
+            .collect()
+    }
+}
+
+/// How long `watch` lets a burst of events (a carrier flap sends several) settle before it
+/// reconciles once for all of them.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
+/// default route on a device of a group's candidates appears, changes or goes away, someone
+/// deletes a nexthop object of ours, events were lost, or tracking changed a verdict.
+/// Failed reconciles are logged and the next event tries again; only losing the netlink
+/// socket ends it (procd starts it again).
+pub(crate) fn run(opts: &Options) -> Result<(), Error> {
+    let mut monitor = Monitor::open()?;
+    let mut carrier = Kernel::open()?.links()?.carriers();
+    info!("watching link, route and nexthop events");
+    let mut tracker = Tracker::default();
+    // What an earlier watch published counts for nothing now.
+    tracker.publish();
+    let mut why = Some("start");
+    let mut settle: Option<(Instant, &'static str)> = None;
+    let mut seen: Option<Seen> = None;
+    loop {
+        if let Some(why) = why.take() {
+            debug!("reconciling: {why}");
+            // The members of the last run may have lost their legs to the kernel since
+            // (carrier, device gone): they are named for the log. The kernel's link
+            // notification can come up to a second after the carrier and the leg went
+            // (linkwatch), so this goes by who was a member, not by which events came.
+            let before = seen.take();
+            let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
+            if let Err(e) = reconcile(opts, &hints, None, &mut seen) {
+                error!("{e}");
+            }
+            // A run that could not plan keeps what the last one saw.
+            seen = seen.or(before);
+            if tracker.follow(seen.as_ref(), Instant::now()) {
+                tracker.publish();
+            }
+        }
+        let now = Instant::now();
+        let deadline = [settle.map(|s| s.0), tracker.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.saturating_duration_since(now).as_millis();
+                PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
+            }
+        };
+        {
+            let probe_fds = tracker.fds();
+            let mut fds: Vec<PollFd> = std::iter::once(monitor.as_fd())
+                .chain(probe_fds)
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    let e = std::io::Error::from(e);
+                    return Err(Error::State(format!("poll: {e}")));
+                }
+            }
+        }
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: seen.as_ref(),
+        };
+        loop {
+            let events = monitor.events(false)?;
+            if events.is_empty() {
+                break;
+            }
+            if let Some(w) = wake.worth_a_run(&events) {
+                // A burst of events (a carrier flap sends several) settles first.
+                settle.get_or_insert((Instant::now() + SETTLE, w));
+            }
+        }
+        let now = Instant::now();
+        if let Some((_, w)) = settle.filter(|s| s.0 <= now) {
+            why = Some(w);
+            settle = None;
+        }
+        let (ended, transitions) = tracker.tick(now);
+        for t in &transitions {
+            match t.online {
+                true => info!("{t}"),
+                false => warn!("{t}"),
+            }
+        }
+        if ended {
+            tracker.publish();
+        }
+        if !transitions.is_empty() {
+            why = Some("tracking changed a verdict");
+        }
+    }
+}
+
+/// The uplinks' tracking: each group's schedule and round in flight, and every record.
+#[derive(Default)]
+struct Tracker {
+    groups: Vec<Group>,
+    records: Vec<Record>,
+    /// The sequence number of the last echo sent.
+    seq: u16,
+}
+
+struct Group {
+    name: String,
+    track: Track,
+    uplinks: Vec<Uplink>,
+    /// When the next round starts.
+    next: Instant,
+    /// The round in flight, and when it ends at the latest.
+    round: Option<(Round, Instant)>,
+}
+
+impl Tracker {
+    /// Takes the groups and uplinks a reconcile saw. An uplink that is new, or on a new
+    /// device (a new session), has its group probed at once; records of uplinks no longer
+    /// probed are dropped, so they start online when they return. Whether records changed.
+        fn follow(&mut self, seen: Option<&Seen>, now: Instant) -> bool {
+        let Some(seen) = seen else { return false };
+        let mut groups = Vec::new();
+        for (name, track, uplinks) in &seen.probes {
+            let old = self.groups.iter().position(|g| &g.name == name);
+            let mut group = match old {
+                Some(i) => self.groups.swap_remove(i),
+                None => Group {
+                    name: name.clone(),
+                    track: track.clone(),
+                    uplinks: Vec::new(),
+                    next: now,
+                    round: None,
+                },
+            };
+            let new = uplinks.iter().any(|u| {
+                !group
+                    .uplinks
+                    .iter()
+                    .any(|o| o.interface == u.interface && o.ifindex == u.ifindex)
+            });
+            if new || group.track != *track {
+                group.next = now;
+            }
+            group.track = track.clone();
+            group.uplinks = uplinks.clone();
+            groups.push(group);
+        }
+        self.groups = groups;
+        let before = self.records.len();
+        let groups = &self.groups;
+        self.records.retain(|r| {
+            groups.iter().any(|g| {
+                g.name == r.group
+                    && g.uplinks
+                        .iter()
+                        .any(|u| u.interface == r.interface && u.ifindex == r.device)
+            })
+        });
+        self.records.len() != before
+    }
+
+    /// The next moment something is due: a round to start or to end.
+    fn deadline(&self) -> Option<Instant> {
+        let due = |g: &Group| match &g.round {
+            Some((_, end)) => *end,
+            None => g.next,
+        };
+        self.groups
+            .iter()
+            .filter(|g| !g.uplinks.is_empty() || g.round.is_some())
+            .map(due)
+            .min()
+    }
+
+    fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        let rounds = self.groups.iter().filter_map(|g| g.round.as_ref());
+        rounds.flat_map(|(r, _)| r.fds()).collect()
+    }
+
+    /// Reads answers, ends the rounds that are done (all answered, or timed out) and starts
+    /// those that are due. Whether a round ended, and the verdicts that changed.
+        fn tick(&mut self, now: Instant) -> (bool, Vec<track::Transition>) {
+        let mut ended = false;
+        let mut transitions = Vec::new();
+        for g in &mut self.groups {
+            if let Some((round, end)) = &mut g.round {
+                round.receive();
+                if round.answered() || *end <= now {
+                    if let Some((round, _)) = g.round.take() {
+                        let at = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        let probed = round.finish();
+                        transitions.extend(track::judge(
+                            &mut self.records,
+                            &g.name,
+                            &g.track,
+                            probed,
+                            at,
+                        ));
+                        ended = true;
+                    }
+                }
+            }
+            if g.round.is_none() && g.next <= now && !g.uplinks.is_empty() {
+                let (round, errors) =
+                    Round::start(&g.uplinks, &g.track.ips, g.track.count, &mut self.seq);
+                for e in errors {
+                    warn!("{}: {e}", g.name);
+                }
+                let interval = Duration::from_secs(u64::from(g.track.interval));
+                let timeout = Duration::from_secs(u64::from(g.track.timeout));
+                g.round = Some((round, now + timeout));
+                g.next = now + interval;
+            }
+        }
+        (ended, transitions)
+    }
+
+    /// Writes the records where hotplug runs and `status` read them.
+    fn publish(&self) {
+        let state = State {
+            pid: std::process::id(),
+            records: self.records.clone(),
+        };
+        if let Err(e) = state::publish(&state) {
+            warn!("could not write {}: {e}", state::PATH);
+        }
+    }
+}
+
+/// What `watch` goes by between runs: each device's carrier, and what the last run saw.
+struct Wake<'a> {
+    /// (index, has carrier) of every device.
+    carrier: &'a mut Vec<(u32, bool)>,
+    seen: Option<&'a Seen>,
+}
+
+impl Wake<'_> {
+    /// Whether `events` call for a reconcile, and why.
+    fn worth_a_run(&mut self, events: &[KernelEvent]) -> Option<&'static str> {
+        let mut why = None;
+        for event in events {
+            let reason = match event {
+                KernelEvent::Link {
+                    index,
+                    carrier: now,
+                } => match self.carrier.iter_mut().find(|(i, _)| i == index) {
+                    Some((_, before)) if before == now => None,
+                    Some((_, before)) => {
+                        *before = *now;
+                        Some("a device's carrier changed")
+                    }
+                    None => {
+                        self.carrier.push((*index, *now));
+                        now.then_some("a new device")
+                    }
+                },
+                KernelEvent::LinkGone { index } => {
+                    self.carrier.retain(|(i, _)| i != index);
+                    Some("a device went away")
+                }
+                // Its own probe comes and goes on every run that asks the kernel.
+                KernelEvent::ObjectGone { id, protocol }
+                    if *protocol == PROTOCOL
+                        && *id != plan::PROBE_GROUP
+                        && *id != plan::PROBE_LEG =>
+                {
+                    Some("a nexthop of ours was deleted")
+                }
+                KernelEvent::ObjectGone { .. } => None,
+                // Without a plan yet (the first run failed), any device may matter.
+                KernelEvent::DefaultRoute { devices } => devices
+                    .iter()
+                    .any(|d| self.seen.is_none_or(|s| s.devices.contains(d)))
+                    .then_some("a default route of a group's candidate changed"),
+                KernelEvent::Lost => Some("netlink events were lost"),
+            };
+            why = why.or(reason);
+        }
+        why
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_reconciles_on_carrier_changes_removals_and_our_deleted_objects_only() {
+        let mut carrier = vec![(2, true), (3, true)];
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: None,
+        };
+        let link = |index, carrier| KernelEvent::Link { index, carrier };
+        // An MTU change or a repeat: nothing to do.
+        assert_eq!(wake.worth_a_run(&[link(2, true)]), None);
+        assert!(wake.worth_a_run(&[link(2, false)]).is_some());
+        assert_eq!(wake.worth_a_run(&[link(2, false)]), None);
+        assert!(wake.worth_a_run(&[link(2, true)]).is_some());
+        // A new device without carrier can't be a live member yet; with carrier it may be.
+        assert_eq!(wake.worth_a_run(&[link(9, false)]), None);
+        assert!(wake.worth_a_run(&[link(10, true)]).is_some());
+        assert!(
+            wake.worth_a_run(&[KernelEvent::LinkGone { index: 3 }])
+                .is_some()
+        );
+        let gone = |id, protocol| KernelEvent::ObjectGone { id, protocol };
+        assert_eq!(wake.worth_a_run(&[gone(7, 4)]), None);
+        assert!(wake.worth_a_run(&[gone(7, PROTOCOL), gone(8, 4)]).is_some());
+        // Its own probe, removed by every run that asks the kernel, wakes nothing (or each
+        // run would wake the next).
+        assert_eq!(
+            wake.worth_a_run(&[
+                gone(plan::PROBE_GROUP, PROTOCOL),
+                gone(plan::PROBE_LEG, PROTOCOL)
+            ]),
+            None
+        );
+        assert!(wake.worth_a_run(&[KernelEvent::Lost]).is_some());
+        assert_eq!(carrier, [(2, true), (9, false), (10, true)]);
+    }
+
+    #[test]
+    fn watch_follows_default_routes_on_candidate_devices_only() {
+        let seen = Seen {
+            members: vec![
+                ("v6".into(), "wan1_6".into(), 2),
+                ("v6".into(), "wan2_6".into(), 3),
+            ],
+            devices: vec![2, 3, 5],
+            probes: vec![],
+        };
+        let mut carrier = vec![(2, true), (3, true), (4, true), (5, false)];
+        let mut wake = Wake {
+            carrier: &mut carrier,
+            seen: Some(&seen),
+        };
+        let default = |devices: &[u32]| KernelEvent::DefaultRoute {
+            devices: devices.to_vec(),
+        };
+        // A candidate's device, member or not (5: up, no gateway yet); not a LAN's or a VPN's.
+        assert!(wake.worth_a_run(&[default(&[3])]).is_some());
+        assert!(wake.worth_a_run(&[default(&[5])]).is_some());
+        assert_eq!(wake.worth_a_run(&[default(&[4])]), None);
+        assert_eq!(
+            wake.worth_a_run(&[default(&[])]),
+            None,
+            "unreachable default"
+        );
+        assert!(wake.worth_a_run(&[default(&[4, 2])]).is_some(), "multipath");
+        // Before any plan, every default route may matter.
+        let mut carrier = Vec::new();
+        let mut blind = Wake {
+            carrier: &mut carrier,
+            seen: None,
+        };
+        assert!(blind.worth_a_run(&[default(&[4])]).is_some());
+        // The next run is told who the members were.
+        assert_eq!(
+            seen.hints(),
+            [
+                Hint {
+                    group: Some("v6".into()),
+                    interface: "wan1_6".into()
+                },
+                Hint {
+                    group: Some("v6".into()),
+                    interface: "wan2_6".into()
+                }
+            ]
+        );
+    }
+}
