@@ -456,7 +456,10 @@ pub(crate) fn reconcile(
             d.group.name
         );
     }
-    *seen = Some(Seen::of(&plan.desired));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    *seen = Some(Seen::of(&plan.desired, now));
     let departures = plan::departures(
         &plan.desired,
         &snap.installed,

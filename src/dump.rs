@@ -41,6 +41,9 @@ pub struct Interface {
     pub device: Option<String>,
     /// Default routes (mask 0) of both families from `route` and `inactive.route`.
     pub defaults: Vec<DefaultRoute>,
+    /// Seconds it has been up (`uptime`): a new session (a new `ifup`) restarts it. An
+    /// unreadable one is no uptime, not an unreadable interface.
+    pub uptime: Option<u64>,
     /// Its own addresses (`ipv4-address`, `ipv6-address`): a probe's source, and what
     /// conntrack entries translated to this uplink are found by.
     pub addresses: Vec<IpAddr>,
@@ -279,6 +282,8 @@ mod raw {
         pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
         #[serde(borrow)]
         pub inactive: Option<Kind<Inactive<'a>>>,
+        #[serde(borrow)]
+        pub uptime: Option<Scalar<'a>>,
         #[serde(borrow, rename = "ipv4-address")]
         pub ipv4_address: Option<Kind<Vec<Kind<Address<'a>>>>>,
         #[serde(borrow, rename = "ipv6-address")]
@@ -383,6 +388,7 @@ impl Interface {
             proto: None,
             device: None,
             defaults: Vec::new(),
+            uptime: None,
             addresses: Vec::new(),
             invalid: None,
         };
@@ -400,6 +406,10 @@ impl Interface {
         if !self.up {
             return Ok(());
         }
+        self.uptime = int(&obj.uptime, "uptime")
+            .ok()
+            .flatten()
+            .and_then(|n| u64::try_from(n).ok());
         collect_defaults(&obj.route, "route", &mut self.defaults)?;
         match &obj.inactive {
             None => {}

@@ -95,6 +95,8 @@ pub struct Member {
     pub nexthop: Nexthop,
     /// Its addresses of the group's family, from the dump.
     pub addresses: Vec<IpAddr>,
+    /// Seconds its session has been up, where the dump says.
+    pub uptime: Option<u64>,
 }
 
 /// A candidate interface that is not in the route, and why.
@@ -448,6 +450,7 @@ fn member(
             weight,
         },
         addresses: addresses(iface, family),
+        uptime: iface.uptime,
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Uplink {
     pub source: Option<IpAddr>,
     /// The probe mark of its path (`plan::probe_mark`).
     pub mark: u32,
+    /// When its session started, in seconds since the epoch (from the dump's uptime).
+    pub session: u64,
 }
 
 /// One round of probes of one group: echoes out, answers coming in.
@@ -53,7 +55,7 @@ impl Round {
     /// the echoes (it goes on from round to round, so no two in flight share one). An uplink
     /// whose socket can't be set up or sent on has its targets unanswered: it fails the round
     /// as a dead one would, and the error is returned for the log.
-        pub fn start(
+    pub fn start(
         uplinks: &[Uplink],
         targets: &[IpAddr],
         count: u32,
@@ -114,6 +116,7 @@ impl Round {
             .map(|s| Probed {
                 interface: s.uplink.interface,
                 device: s.uplink.ifindex,
+                session: s.uplink.session,
                 targets: s.targets,
             })
             .collect()
@@ -153,7 +156,7 @@ impl Socket {
         Ok(())
     }
 
-        fn receive(&mut self, ident: u16, now: Instant) {
+    fn receive(&mut self, ident: u16, now: Instant) {
         let Some(fd) = &self.fd else { return };
         let mut buf = [0u8; 512];
         while let Ok((len, from)) = socket::recvfrom::<SockaddrStorage>(fd.as_raw_fd(), &mut buf) {

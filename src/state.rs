@@ -3,7 +3,8 @@
 //! counts for nothing, so a dead watcher never keeps an uplink out.
 //!
 //! It is JSON, `{"pid":N,"records":[ROW,…]}`, one flat array per record: group, interface,
-//! device, online, fails, passes, last_round, then ip, sent, received, rtt_us for each target.
+//! device, session, online, fails, passes, last_round, then ip, sent, received, rtt_us for
+//! each target.
 //! Rows are read with the interface dump's reader (`dump::Scalar`); records as objects with a
 //! derived `Deserialize` cost 12 KB on mipsel, rows 3 KB.
 
@@ -23,6 +24,9 @@ struct Published<'a> {
     records: Vec<Row<'a>>,
 }
 
+/// The fields of a row before its targets.
+const HEAD: usize = 8;
+
 /// A record as a row.
 struct Row<'a>(&'a Record);
 
@@ -30,10 +34,11 @@ impl Serialize for Row<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let r = self.0;
-        let mut row = s.serialize_seq(Some(7 + 4 * r.targets.len()))?;
+        let mut row = s.serialize_seq(Some(HEAD + 4 * r.targets.len()))?;
         row.serialize_element(&r.group)?;
         row.serialize_element(&r.interface)?;
         row.serialize_element(&u64::from(r.device))?;
+        row.serialize_element(&r.session)?;
         row.serialize_element(&r.online)?;
         row.serialize_element(&u64::from(r.fails))?;
         row.serialize_element(&u64::from(r.passes))?;
@@ -109,19 +114,20 @@ fn parse(json: &str) -> Result<State, String> {
         let Kind::Is(row) = row else {
             return Err("a record is not a list".into());
         };
-        let (head, targets) = row.split_at(row.len().min(7));
+        let (head, targets) = row.split_at(row.len().min(HEAD));
         let field = |i: usize| head.get(i);
         let mut record = Record {
             group: text(field(0), "group")?,
             interface: text(field(1), "interface")?,
             device: number(field(2), "device")? as u32,
-            online: match field(3) {
+            session: number(field(3), "session")?,
+            online: match field(4) {
                 Some(Scalar::Bool(b)) => *b,
                 _ => return Err("online is not a boolean".into()),
             },
-            fails: number(field(4), "fails")? as u32,
-            passes: number(field(5), "passes")? as u32,
-            last_round: number(field(6), "last_round")?,
+            fails: number(field(5), "fails")? as u32,
+            passes: number(field(6), "passes")? as u32,
+            last_round: number(field(7), "last_round")?,
             targets: Vec::new(),
         };
         for t in targets.chunks(4) {
@@ -168,6 +174,7 @@ mod tests {
                 group: "v6".into(),
                 interface: "wan1_6".into(),
                 device: 5,
+                session: 1_763_999_000,
                 online: false,
                 fails: 3,
                 passes: 0,
@@ -187,7 +194,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             text,
-            r#"{"pid":42,"records":[["v6","wan1_6",5,false,3,0,1764000000,"2606:4700:4700::1111",2,1,12345]]}"#
+            r#"{"pid":42,"records":[["v6","wan1_6",5,1763999000,false,3,0,1764000000,"2606:4700:4700::1111",2,1,12345]]}"#
         );
         assert_eq!(parse(&text).unwrap(), state);
         assert!(parse(r#"{"pid":1,"records":[["v6"]]}"#).is_err());

@@ -22,6 +22,9 @@ pub struct Record {
     pub interface: String,
     /// Index of the device it was probed through; another device is another session.
     pub device: u32,
+    /// When its session started (seconds since the epoch, from netifd's uptime): one that
+    /// started later is a new `ifup`.
+    pub session: u64,
     pub online: bool,
     /// Failed rounds in a row (0 after a passed one) …
     pub fails: u32,
@@ -44,6 +47,13 @@ pub struct Target {
 }
 
 impl Record {
+    /// Whether an uplink on `device` whose session started at `session` is another session
+    /// than this record's: another device, or a start more than the dump's one-second
+    /// granularity later.
+    pub fn new_session(&self, device: u32, session: u64) -> bool {
+        device != self.device || session > self.session.saturating_add(2)
+    }
+
     /// How many targets answered in the last round.
     pub fn answered(&self) -> u32 {
         self.targets.iter().filter(|t| t.received > 0).count() as u32
@@ -55,6 +65,7 @@ impl Record {
 pub struct Probed {
     pub interface: String,
     pub device: u32,
+    pub session: u64,
     pub targets: Vec<Target>,
 }
 
@@ -111,6 +122,7 @@ pub fn judge(
                     group: group.to_string(),
                     interface: p.interface.clone(),
                     device: p.device,
+                    session: p.session,
                     online: true,
                     fails: 0,
                     passes: 0,
@@ -123,9 +135,10 @@ pub fn judge(
         let Some(r) = records.get_mut(i) else {
             continue;
         };
-        if r.device != p.device {
+        if r.new_session(p.device, p.session) {
             *r = Record {
                 device: p.device,
+                session: p.session,
                 online: true,
                 fails: 0,
                 passes: 0,
@@ -177,6 +190,7 @@ mod tests {
         Probed {
             interface: interface.into(),
             device,
+            session: 0,
             targets: answers
                 .iter()
                 .enumerate()
@@ -286,13 +300,18 @@ mod tests {
             vec![probed("wan1", 9, &[0]), probed("wan2", 6, &[1])],
         );
         assert_eq!(state(&records, "wan1"), (false, 1, 0));
+        // A new session on the same device (netifd's uptime restarted) too.
+        let mut later = probed("wan1", 9, &[1]);
+        later.session = 60;
+        run(&mut records, vec![later, probed("wan2", 6, &[1])]);
+        assert_eq!(state(&records, "wan1"), (true, 0, 1));
         // Not probed (down): forgotten; back, it starts online.
         run(&mut records, vec![probed("wan2", 6, &[1])]);
         assert_eq!(records.len(), 1);
         run(
             &mut records,
-            vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
+            vec![probed("wan1", 9, &[0]), probed("wan2", 6, &[1])],
         );
-        assert_eq!(state(&records, "wan1"), (true, 0, 1));
+        assert_eq!(state(&records, "wan1"), (false, 1, 0));
     }
 }

@@ -32,7 +32,8 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-        pub(crate) fn of(desired: &[Desired]) -> Seen {
+    /// What `desired` shows; `now`: seconds since the epoch, to date the sessions.
+    pub(crate) fn of(desired: &[Desired], now: u64) -> Seen {
         let mut seen = Seen::default();
         for d in desired {
             for m in &d.members {
@@ -51,6 +52,7 @@ impl Seen {
                     ifindex: m.nexthop.ifindex,
                     source: m.addresses.first().copied(),
                     mark: plan::probe_mark(m.nexthop.ifindex),
+                    session: m.uptime.map_or(0, |up| now.saturating_sub(up)),
                 });
                 seen.probes
                     .push((d.group.name.clone(), track.clone(), uplinks.collect()));
@@ -91,8 +93,8 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
     let mut settle: Option<(Instant, &'static str)> = None;
     let mut seen: Option<Seen> = None;
     loop {
-        if let Some(why) = why.take() {
-            debug!("reconciling: {why}");
+        if let Some(reason) = why.take() {
+            debug!("reconciling: {reason}");
             // The members of the last run may have lost their legs to the kernel since
             // (carrier, device gone): they are named for the log. The kernel's link
             // notification can come up to a second after the carrier and the leg went
@@ -104,8 +106,15 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             }
             // A run that could not plan keeps what the last one saw.
             seen = seen.or(before);
-            if tracker.follow(seen.as_ref(), Instant::now()) {
-                tracker.publish();
+            match tracker.follow(seen.as_ref(), Instant::now()) {
+                Followed::Same => {}
+                Followed::Dropped => tracker.publish(),
+                // A new session starts online: the plan must hear of it now.
+                Followed::NewSession => {
+                    tracker.publish();
+                    why = Some("a new session starts online");
+                    continue;
+                }
             }
         }
         let now = Instant::now();
@@ -188,12 +197,24 @@ struct Group {
     round: Option<(Round, Instant)>,
 }
 
+/// What following a reconcile did to the records.
+enum Followed {
+    Same,
+    /// Records of uplinks no longer probed were dropped.
+    Dropped,
+    /// An uplink's record was of an earlier session: it starts anew, online.
+    NewSession,
+}
+
 impl Tracker {
-    /// Takes the groups and uplinks a reconcile saw. An uplink that is new, or on a new
-    /// device (a new session), has its group probed at once; records of uplinks no longer
-    /// probed are dropped, so they start online when they return. Whether records changed.
-        fn follow(&mut self, seen: Option<&Seen>, now: Instant) -> bool {
-        let Some(seen) = seen else { return false };
+    /// Takes the groups and uplinks a reconcile saw. An uplink that is new, or in a new
+    /// session (another device, or netifd's uptime restarted: an `ifup`), has its group probed
+    /// at once, and a record of its old session starts anew, online; records of uplinks no
+    /// longer probed are dropped, so they start online when they return.
+    fn follow(&mut self, seen: Option<&Seen>, now: Instant) -> Followed {
+        let Some(seen) = seen else {
+            return Followed::Same;
+        };
         let mut groups = Vec::new();
         for (name, track, uplinks) in &seen.probes {
             let old = self.groups.iter().position(|g| &g.name == name);
@@ -208,10 +229,9 @@ impl Tracker {
                 },
             };
             let new = uplinks.iter().any(|u| {
-                !group
-                    .uplinks
-                    .iter()
-                    .any(|o| o.interface == u.interface && o.ifindex == u.ifindex)
+                !group.uplinks.iter().any(|o| {
+                    o.interface == u.interface && o.ifindex == u.ifindex && o.session == u.session
+                })
             });
             if new || group.track != *track {
                 group.next = now;
@@ -222,16 +242,36 @@ impl Tracker {
         }
         self.groups = groups;
         let before = self.records.len();
+        let mut renewed = false;
         let groups = &self.groups;
-        self.records.retain(|r| {
-            groups.iter().any(|g| {
-                g.name == r.group
-                    && g.uplinks
-                        .iter()
-                        .any(|u| u.interface == r.interface && u.ifindex == r.device)
-            })
+        self.records.retain_mut(|r| {
+            let uplink = groups
+                .iter()
+                .filter(|g| g.name == r.group)
+                .flat_map(|g| &g.uplinks)
+                .find(|u| u.interface == r.interface);
+            match uplink {
+                None => false,
+                Some(u) if r.new_session(u.ifindex, u.session) => {
+                    renewed |= !r.online || r.fails > 0;
+                    *r = Record {
+                        device: u.ifindex,
+                        session: u.session,
+                        online: true,
+                        fails: 0,
+                        passes: 0,
+                        ..r.clone()
+                    };
+                    true
+                }
+                Some(_) => true,
+            }
         });
-        self.records.len() != before
+        match (renewed, self.records.len() != before) {
+            (true, _) => Followed::NewSession,
+            (false, true) => Followed::Dropped,
+            (false, false) => Followed::Same,
+        }
     }
 
     /// The next moment something is due: a round to start or to end.
@@ -254,7 +294,7 @@ impl Tracker {
 
     /// Reads answers, ends the rounds that are done (all answered, or timed out) and starts
     /// those that are due. Whether a round ended, and the verdicts that changed.
-        fn tick(&mut self, now: Instant) -> (bool, Vec<track::Transition>) {
+    fn tick(&mut self, now: Instant) -> (bool, Vec<track::Transition>) {
         let mut ended = false;
         let mut transitions = Vec::new();
         for g in &mut self.groups {
@@ -266,6 +306,16 @@ impl Tracker {
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs());
                         let probed = round.finish();
+                        if log::log_enabled!(log::Level::Debug) {
+                            let answers: Vec<String> = probed
+                                .iter()
+                                .map(|p| {
+                                    let got = p.targets.iter().filter(|t| t.received > 0);
+                                    format!("{} {}/{}", p.interface, got.count(), p.targets.len())
+                                })
+                                .collect();
+                            debug!("{}: round: {}", g.name, answers.join(", "));
+                        }
                         transitions.extend(track::judge(
                             &mut self.records,
                             &g.name,

@@ -908,56 +908,6 @@ fn resilient_a_removed_device_leaves_no_orphans() {
 }
 
 /// `ecmp-hotplug watch` in the background, killed on drop.
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Watch {
-    fn start(r: &Router) -> Watch {
-        Watch::start_with(r, Stdio::null())
-    }
-
-    /// `watch` with its log (stderr, as run by hand) in `r`'s `watch.log`.
-    fn start_logging(r: &Router) -> Watch {
-        let log = fs::File::create(r.path("watch.log")).unwrap();
-        Watch::start_with(r, log.into())
-    }
-
-    /// What `start_logging` has logged so far.
-    fn log(r: &Router) -> String {
-        fs::read_to_string(r.path("watch.log")).unwrap()
-    }
-
-    fn start_with(r: &Router, stderr: Stdio) -> Watch {
-        let dump = r.path("dump.json");
-        let child = r
-            .cli_command(&["--dump", dump.to_str().unwrap(), "watch"])
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        Watch(child)
-    }
-
-    /// User and system CPU time so far, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        // The child is `ip netns exec`, which execs the binary: same pid.
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-}
-
 /// Waits up to `bound` for `done`; returns how long it took, or panics with `what`.
 fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -88,7 +88,14 @@ impl Router {
         let ns = format!("ecmpt-{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(&ns);
         let _ = fs::remove_dir_all(&dir);
-        for sub in ["bin", "etc-layer/config", "sbin-layer", "lock"] {
+        for sub in [
+            "bin",
+            "etc-layer/config",
+            "sbin-layer",
+            "lock",
+            "run",
+            "mwan3track",
+        ] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         // What the stub runs as /usr/sbin/ecmp-hotplug: the binary, or a wrapper that does
@@ -220,6 +227,17 @@ impl Router {
                 self.path("log.sock").display()
             );
         }
+        // Its own tracking state and mwan3track directory: every router's `watch` publishes
+        // to /var/run/ecmp-hotplug, which must not be another test's.
+        for (dir, target) in [
+            ("run", "/run/ecmp-hotplug"),
+            ("mwan3track", "/run/mwan3track"),
+        ] {
+            mounts += &format!(
+                "mkdir -p {target}; mount --bind {} {target}; ",
+                self.path(dir).display()
+            );
+        }
         let script = format!(
             "set -e; {mounts}mount --bind {lock} /var/lock; {script}",
             lock = self.path("lock").display(),
@@ -240,6 +258,24 @@ impl Router {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         socket
+    }
+
+    /// The binary as `/usr/sbin/ecmp-hotplug` inside the router's mount namespace (its
+    /// /var/run), with the test's config and dump: how procd and a person on the router run
+    /// it.
+    pub fn on_router(&self, args: &[&str]) -> Command {
+        let mut line = String::from("exec /usr/sbin/ecmp-hotplug");
+        if self.path("etc-layer/config/ecmp-hotplug").exists() {
+            line += &format!(
+                " --config {}",
+                self.path("etc-layer/config/ecmp-hotplug").display()
+            );
+        }
+        line += &format!(" --dump {}", self.path("dump.json").display());
+        for a in args {
+            line += &format!(" {a}");
+        }
+        self.router_shell(&line)
     }
 
     /// The binary run by hand: `ecmp-hotplug --config <the test's config> ARGS`.
@@ -394,6 +430,8 @@ impl Router {
             );
         }
         s += &self.ip(&["nexthop", "show"]);
+        s += &self.ip(&["-4", "rule", "show"]);
+        s += &self.ip(&["-6", "rule", "show"]);
         for family in ["ipv4", "ipv6"] {
             s += &ok(Command::new("ip")
                 .args(["netns", "exec", &self.ns, "cat"])
@@ -468,4 +506,288 @@ pub fn leg(dev: &str, gw: &str, weight: u64) -> (String, String, u64) {
 /// CI, where `privileged` fails instead).
 pub fn router(tag: &str, uplinks: usize) -> Option<Router> {
     privileged().then(|| Router::new(tag, uplinks))
+}
+
+/// A NAT66 home network for the tracking tests and the bench: a LAN namespace (`fd00:1::2`
+/// behind the router's `fd00:1::1`), the router (uplinks `wan1..wanN` at `2001:db8:N::2/64`,
+/// nft masquerade or per-uplink SNAT out of every uplink), one ISP namespace per uplink
+/// (gateway `2001:db8:N::1`) that routes its own prefix only and drops any other source
+/// (BCP 38), and a server namespace reachable through every ISP at `2001:db8:ff::1`.
+pub struct Nat66 {
+    pub r: Router,
+    pub lan: String,
+    pub isps: Vec<String>,
+    pub srv: String,
+}
+
+pub const SERVER: &str = "2001:db8:ff::1";
+
+/// In namespace `ns`: `ip ARGS`.
+pub fn ip_in(ns: &str, args: &[&str]) -> String {
+    ok(Command::new("ip").arg("-n").arg(ns).args(args))
+}
+
+/// In namespace `ns`: an nft script.
+pub fn nft_in(ns: &str, script: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft in {ns}: {script}");
+}
+
+impl Nat66 {
+    /// `snat`: per-uplink SNAT to the uplink's address instead of masquerade.
+    pub fn new(tag: &str, uplinks: usize, snat: bool) -> Nat66 {
+        let r = Router::new(tag, uplinks);
+        let lan = format!("{}-lan", r.ns);
+        let srv = format!("{}-srv", r.ns);
+        let isps: Vec<String> = (1..=uplinks).map(|i| format!("{}-isp{i}", r.ns)).collect();
+        for ns in isps.iter().chain([&lan, &srv]) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            ok(Command::new("ip").args(["netns", "add", ns]));
+            ip_in(ns, &["link", "set", "lo", "up"]);
+        }
+        let sysctl = |ns: &str, kv: &str| {
+            ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", kv]));
+        };
+        sysctl(&r.ns, "net.ipv6.conf.all.forwarding=1");
+        // LAN
+        r.ip(&["link", "add", "lan", "type", "veth", "peer", "name", "eth0"]);
+        r.ip(&["link", "set", "eth0", "netns", &lan]);
+        r.ip(&["addr", "add", "fd00:1::1/64", "dev", "lan", "nodad"]);
+        r.ip(&["link", "set", "lan", "up"]);
+        ip_in(
+            &lan,
+            &["addr", "add", "fd00:1::2/64", "dev", "eth0", "nodad"],
+        );
+        ip_in(&lan, &["link", "set", "eth0", "up"]);
+        ip_in(&lan, &["-6", "route", "add", "default", "via", "fd00:1::1"]);
+        // Server
+        ip_in(
+            &srv,
+            &["addr", "add", &format!("{SERVER}/128"), "dev", "lo"],
+        );
+        for (i, isp) in isps.iter().enumerate() {
+            let n = i + 1;
+            sysctl(isp, "net.ipv6.conf.all.forwarding=1");
+            r.ip(&["link", "set", &format!("peer{n}"), "netns", isp]);
+            r.ip(&[
+                "addr",
+                "add",
+                &format!("2001:db8:{n}::2/64"),
+                "dev",
+                &format!("wan{n}"),
+                "nodad",
+            ]);
+            ip_in(
+                isp,
+                &[
+                    "addr",
+                    "add",
+                    &format!("2001:db8:{n}::1/64"),
+                    "dev",
+                    &format!("peer{n}"),
+                    "nodad",
+                ],
+            );
+            ip_in(isp, &["link", "set", &format!("peer{n}"), "up"]);
+            let (up, down) = ("srv".to_string(), format!("isp{n}"));
+            ip_in(
+                isp,
+                &["link", "add", &up, "type", "veth", "peer", "name", &down],
+            );
+            ip_in(isp, &["link", "set", &down, "netns", &srv]);
+            ip_in(
+                isp,
+                &[
+                    "addr",
+                    "add",
+                    &format!("2001:db8:f{n}::1/64"),
+                    "dev",
+                    &up,
+                    "nodad",
+                ],
+            );
+            ip_in(isp, &["link", "set", &up, "up"]);
+            ip_in(
+                isp,
+                &[
+                    "-6",
+                    "route",
+                    "add",
+                    SERVER,
+                    "via",
+                    &format!("2001:db8:f{n}::2"),
+                ],
+            );
+            ip_in(
+                &srv,
+                &[
+                    "addr",
+                    "add",
+                    &format!("2001:db8:f{n}::2/64"),
+                    "dev",
+                    &down,
+                    "nodad",
+                ],
+            );
+            ip_in(&srv, &["link", "set", &down, "up"]);
+            ip_in(
+                &srv,
+                &[
+                    "-6",
+                    "route",
+                    "add",
+                    &format!("2001:db8:{n}::/64"),
+                    "via",
+                    &format!("2001:db8:f{n}::1"),
+                ],
+            );
+            nft_in(
+                isp,
+                &format!(
+                    "table ip6 bcp38 {{ chain c {{ type filter hook forward priority 0\niifname \"peer{n}\" ip6 saddr != 2001:db8:{n}::/64 drop\n}}\n}}\n"
+                ),
+            );
+        }
+        let nat = if snat {
+            (1..=uplinks)
+                .map(|n| format!("oifname \"wan{n}\" snat ip6 to 2001:db8:{n}::2\n"))
+                .collect::<String>()
+        } else {
+            "oifname \"wan*\" masquerade\n".to_string()
+        };
+        nft_in(
+            &r.ns,
+            &format!(
+                "table ip6 nat {{ chain post {{ type nat hook postrouting priority srcnat\n{nat}\n}}\n}}\n"
+            ),
+        );
+        let ifaces: Vec<String> = (1..=uplinks)
+            .map(|n| {
+                v6_uplink(
+                    &format!("wan{n}_6"),
+                    &format!("wan{n}"),
+                    &format!("2001:db8:{n}::1"),
+                    true,
+                )
+            })
+            .collect();
+        r.set_dump(&dump(&ifaces));
+        let n = Nat66 { r, lan, isps, srv };
+        // Link-local addresses finish DAD before anything is sent: on a router they did long
+        // before any uplink is tracked.
+        let start = std::time::Instant::now();
+        for ns in n.isps.iter().chain([&n.r.ns, &n.lan, &n.srv]) {
+            while !ip_in(ns, &["-6", "addr", "show", "tentative"])
+                .trim()
+                .is_empty()
+            {
+                assert!(start.elapsed() < Duration::from_secs(10), "DAD in {ns}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        n
+    }
+
+    /// ISP `n` (1-based) stops forwarding to the server, or forwards again; its link, gateway
+    /// and everything else stay up.
+    pub fn upstream(&self, n: usize, alive: bool) {
+        let isp = &self.isps[n - 1];
+        if alive {
+            nft_in(isp, "delete table ip6 dead");
+        } else {
+            nft_in(
+                isp,
+                &format!(
+                    "table ip6 dead {{ chain c {{ type filter hook forward priority -10\nip6 daddr {SERVER} drop\n}}\n}}\n"
+                ),
+            );
+        }
+    }
+
+    /// A command in namespace `ns`.
+    pub fn in_ns(ns: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).args(args);
+        cmd
+    }
+
+    /// tests/support/flows.py ARGS in namespace `ns`.
+    pub fn flows(ns: &str, args: &[&str]) -> Command {
+        let script = format!("{REPO}/tests/support/flows.py");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "python3", &script])
+            .args(args);
+        cmd
+    }
+}
+
+impl Drop for Nat66 {
+    fn drop(&mut self) {
+        for ns in self.isps.iter().chain([&self.lan, &self.srv]) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// `watch` running in a router, killed on drop.
+pub struct Watch(pub Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Watch {
+    pub fn start(r: &Router) -> Watch {
+        Watch::start_with(r, Stdio::null())
+    }
+
+    /// `watch` with its log (stderr, as run by hand) in `r`'s `watch.log`.
+    pub fn start_logging(r: &Router) -> Watch {
+        let log = fs::File::create(r.path("watch.log")).unwrap();
+        Watch::start_with(r, log.into())
+    }
+
+    /// What `start_logging` has logged so far.
+    pub fn log(r: &Router) -> String {
+        fs::read_to_string(r.path("watch.log")).unwrap()
+    }
+
+    pub fn start_with(r: &Router, stderr: Stdio) -> Watch {
+        // In the router's mount namespace, where its tracking state lives; every step of
+        // `ip netns exec`, `unshare` and the shell execs the next, so the pid is watch's.
+        let child = r
+            .on_router(&["--verbose", "watch"])
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Watch(child)
+    }
+
+    /// User and system CPU time so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        // The child is `ip netns exec`, which execs the binary: same pid.
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
 }
