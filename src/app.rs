@@ -456,10 +456,7 @@ pub(crate) fn reconcile(
             d.group.name
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    *seen = Some(Seen::of(&plan.desired, now));
+    *seen = Some(Seen::of(&plan.desired));
     let departures = plan::departures(
         &plan.desired,
         &snap.installed,

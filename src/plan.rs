@@ -369,14 +369,14 @@ impl Health {
         let record = self.tracked.iter().find(|r| {
             r.group == group.name && r.interface == m.interface && r.device == m.nexthop.ifindex
         });
-        match record {
-            Some(r) if !r.online => Verdict::Out(Reason::Offline {
+        match record.map(|r| (r, r.verdict(track.down))) {
+            Some((r, crate::track::Verdict::Offline)) => Verdict::Out(Reason::Offline {
                 answered: r.answered(),
                 targets: r.targets.len() as u32,
                 fails: r.fails,
                 passes: r.passes,
             }),
-            Some(r) if r.fails >= track.down => Verdict::Condemned,
+            Some((_, crate::track::Verdict::Held)) => Verdict::Condemned,
             _ => Verdict::Healthy,
         }
     }

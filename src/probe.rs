@@ -32,8 +32,8 @@ pub struct Uplink {
     pub source: Option<IpAddr>,
     /// The probe mark of its path (`plan::probe_mark`).
     pub mark: u32,
-    /// When its session started, in seconds since the epoch (from the dump's uptime).
-    pub session: u64,
+    /// netifd's uptime of its session (0 where the dump has none).
+    pub uptime: u64,
 }
 
 /// One round of probes of one group: echoes out, answers coming in.
@@ -116,7 +116,7 @@ impl Round {
             .map(|s| Probed {
                 interface: s.uplink.interface,
                 device: s.uplink.ifindex,
-                session: s.uplink.session,
+                uptime: s.uplink.uptime,
                 targets: s.targets,
             })
             .collect()

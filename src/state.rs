@@ -3,7 +3,7 @@
 //! counts for nothing, so a dead watcher never keeps an uplink out.
 //!
 //! It is JSON, `{"pid":N,"records":[ROW,…]}`, one flat array per record: group, interface,
-//! device, session, online, fails, passes, last_round, then ip, sent, received, rtt_us for
+//! device, uptime, online, fails, passes, last_round, then ip, sent, received, rtt_us for
 //! each target.
 //! Rows are read with the interface dump's reader (`dump::Scalar`); records as objects with a
 //! derived `Deserialize` cost 12 KB on mipsel, rows 3 KB.
@@ -38,7 +38,7 @@ impl Serialize for Row<'_> {
         row.serialize_element(&r.group)?;
         row.serialize_element(&r.interface)?;
         row.serialize_element(&u64::from(r.device))?;
-        row.serialize_element(&r.session)?;
+        row.serialize_element(&r.uptime)?;
         row.serialize_element(&r.online)?;
         row.serialize_element(&u64::from(r.fails))?;
         row.serialize_element(&u64::from(r.passes))?;
@@ -120,7 +120,7 @@ fn parse(json: &str) -> Result<State, String> {
             group: text(field(0), "group")?,
             interface: text(field(1), "interface")?,
             device: number(field(2), "device")? as u32,
-            session: number(field(3), "session")?,
+            uptime: number(field(3), "uptime")?,
             online: match field(4) {
                 Some(Scalar::Bool(b)) => *b,
                 _ => return Err("online is not a boolean".into()),
@@ -174,7 +174,7 @@ mod tests {
                 group: "v6".into(),
                 interface: "wan1_6".into(),
                 device: 5,
-                session: 1_763_999_000,
+                uptime: 1000,
                 online: false,
                 fails: 3,
                 passes: 0,
@@ -194,7 +194,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             text,
-            r#"{"pid":42,"records":[["v6","wan1_6",5,1763999000,false,3,0,1764000000,"2606:4700:4700::1111",2,1,12345]]}"#
+            r#"{"pid":42,"records":[["v6","wan1_6",5,1000,false,3,0,1764000000,"2606:4700:4700::1111",2,1,12345]]}"#
         );
         assert_eq!(parse(&text).unwrap(), state);
         assert!(parse(r#"{"pid":1,"records":[["v6"]]}"#).is_err());

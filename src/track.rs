@@ -22,9 +22,8 @@ pub struct Record {
     pub interface: String,
     /// Index of the device it was probed through; another device is another session.
     pub device: u32,
-    /// When its session started (seconds since the epoch, from netifd's uptime): one that
-    /// started later is a new `ifup`.
-    pub session: u64,
+    /// netifd's uptime of its session when last seen: one that went back is a new `ifup`.
+    pub uptime: u64,
     pub online: bool,
     /// Failed rounds in a row (0 after a passed one) …
     pub fails: u32,
@@ -47,11 +46,11 @@ pub struct Target {
 }
 
 impl Record {
-    /// Whether an uplink on `device` whose session started at `session` is another session
-    /// than this record's: another device, or a start more than the dump's one-second
-    /// granularity later.
-    pub fn new_session(&self, device: u32, session: u64) -> bool {
-        device != self.device || session > self.session.saturating_add(2)
+    /// Whether an uplink on `device`, up for `uptime` seconds, is in another session than
+    /// this record's: another device, or an uptime that went back (netifd restarts it with
+    /// every `ifup`).
+    pub fn new_session(&self, device: u32, uptime: u64) -> bool {
+        device != self.device || uptime < self.uptime
     }
 
     /// How many targets answered in the last round.
@@ -65,32 +64,54 @@ impl Record {
 pub struct Probed {
     pub interface: String,
     pub device: u32,
-    pub session: u64,
+    pub uptime: u64,
     pub targets: Vec<Target>,
 }
 
-/// A verdict that changed in a round.
+/// A verdict that changed in a round (every change calls for a plan).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     pub group: String,
     pub interface: String,
-    pub online: bool,
+    pub verdict: Verdict,
     pub answered: u32,
     pub targets: u32,
     pub rounds: u32,
 }
 
+/// What tracking says of an uplink, as the planner uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Online,
+    /// Failed `down` rounds in a row, all of them rounds that every uplink of its group
+    /// failed: kept online, and counted as condemned for fail-open.
+    Held,
+    Offline,
+}
+
 impl std::fmt::Display for Transition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (state, what) = match self.online {
-            true => ("online", "passed"),
-            false => ("offline", "failed"),
+        let (state, what) = match self.verdict {
+            Verdict::Online => ("online", "passed"),
+            Verdict::Held => ("kept, as every member failed too", "failed"),
+            Verdict::Offline => ("offline", "failed"),
         };
         write!(
             f,
             "{}: {} is {state}: {} of {} targets answered, {} rounds {what} in a row",
             self.group, self.interface, self.answered, self.targets, self.rounds
         )
+    }
+}
+
+impl Record {
+    /// Its verdict with `down` failed rounds to condemn.
+    pub fn verdict(&self, down: u32) -> Verdict {
+        match (self.online, self.fails >= down) {
+            (false, _) => Verdict::Offline,
+            (true, true) => Verdict::Held,
+            (true, false) => Verdict::Online,
+        }
     }
 }
 
@@ -122,7 +143,7 @@ pub fn judge(
                     group: group.to_string(),
                     interface: p.interface.clone(),
                     device: p.device,
-                    session: p.session,
+                    uptime: p.uptime,
                     online: true,
                     fails: 0,
                     passes: 0,
@@ -135,10 +156,13 @@ pub fn judge(
         let Some(r) = records.get_mut(i) else {
             continue;
         };
-        if r.new_session(p.device, p.session) {
+        let before = match r.last_round {
+            0 => Verdict::Online,
+            _ => r.verdict(track.down),
+        };
+        if r.new_session(p.device, p.uptime) {
             *r = Record {
                 device: p.device,
-                session: p.session,
                 online: true,
                 fails: 0,
                 passes: 0,
@@ -152,18 +176,20 @@ pub fn judge(
             r.fails = r.fails.saturating_add(1);
             r.passes = 0;
         }
+        r.uptime = p.uptime;
         r.targets = p.targets;
         r.last_round = now;
         let flip = match r.online {
             true => r.fails >= track.down && !everyone_failed,
             false => r.passes >= track.up,
         };
-        if flip {
-            r.online = !r.online;
+        r.online ^= flip;
+        let verdict = r.verdict(track.down);
+        if verdict != before {
             out.push(Transition {
                 group: group.to_string(),
                 interface: r.interface.clone(),
-                online: r.online,
+                verdict,
                 answered: r.answered(),
                 targets: r.targets.len() as u32,
                 rounds: r.fails.max(r.passes),
@@ -190,7 +216,7 @@ mod tests {
         Probed {
             interface: interface.into(),
             device,
-            session: 0,
+            uptime: 100,
             targets: answers
                 .iter()
                 .enumerate()
@@ -242,7 +268,7 @@ mod tests {
         assert_eq!(state(&records, "wan1"), (false, 3, 0));
         assert_eq!(round(&mut records, &[1, 0]), []);
         let t = round(&mut records, &[1, 0]);
-        assert!(t[0].online, "{t:?}");
+        assert_eq!(t[0].verdict, Verdict::Online, "{t:?}");
         assert_eq!(records[0].last_round, 100);
     }
 
@@ -263,15 +289,33 @@ mod tests {
                 1,
             )
         };
-        // wan1 is one failed round ahead of wan2 when everything fails at once.
+        // wan1 is one failed round ahead of wan2 when everything fails at once: each is held
+        // (online) as it reaches `down`, which the planner hears of (fail-open counts it).
         assert_eq!(both(&mut records, 0, 1), []);
-        for _ in 0..5 {
+        let held = |t: Vec<Transition>| -> Vec<(String, Verdict)> {
+            t.into_iter().map(|t| (t.interface, t.verdict)).collect()
+        };
+        assert_eq!(
+            held(both(&mut records, 0, 0)),
+            [("wan1".into(), Verdict::Held)]
+        );
+        assert_eq!(
+            held(both(&mut records, 0, 0)),
+            [("wan2".into(), Verdict::Held)]
+        );
+        for _ in 0..3 {
             assert_eq!(both(&mut records, 0, 0), [], "not even for one round");
         }
         assert_eq!(state(&records, "wan1"), (true, 6, 0));
         // Once another uplink passes, the one still failing goes.
-        let t = both(&mut records, 0, 1);
-        assert_eq!((t.len(), t[0].interface.as_str()), (1, "wan1"));
+        let t = held(both(&mut records, 0, 1));
+        assert_eq!(
+            t,
+            [
+                ("wan1".into(), Verdict::Offline),
+                ("wan2".into(), Verdict::Online)
+            ]
+        );
     }
 
     #[test]
@@ -302,7 +346,7 @@ mod tests {
         assert_eq!(state(&records, "wan1"), (false, 1, 0));
         // A new session on the same device (netifd's uptime restarted) too.
         let mut later = probed("wan1", 9, &[1]);
-        later.session = 60;
+        later.uptime = 3;
         run(&mut records, vec![later, probed("wan2", 6, &[1])]);
         assert_eq!(state(&records, "wan1"), (true, 0, 1));
         // Not probed (down): forgotten; back, it starts online.

@@ -32,8 +32,7 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    /// What `desired` shows; `now`: seconds since the epoch, to date the sessions.
-    pub(crate) fn of(desired: &[Desired], now: u64) -> Seen {
+    pub(crate) fn of(desired: &[Desired]) -> Seen {
         let mut seen = Seen::default();
         for d in desired {
             for m in &d.members {
@@ -52,7 +51,7 @@ impl Seen {
                     ifindex: m.nexthop.ifindex,
                     source: m.addresses.first().copied(),
                     mark: plan::probe_mark(m.nexthop.ifindex),
-                    session: m.uptime.map_or(0, |up| now.saturating_sub(up)),
+                    uptime: m.uptime.unwrap_or(0),
                 });
                 seen.probes
                     .push((d.group.name.clone(), track.clone(), uplinks.collect()));
@@ -164,9 +163,9 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
         }
         let (ended, transitions) = tracker.tick(now);
         for t in &transitions {
-            match t.online {
-                true => info!("{t}"),
-                false => warn!("{t}"),
+            match t.verdict {
+                track::Verdict::Online => info!("{t}"),
+                _ => warn!("{t}"),
             }
         }
         if ended {
@@ -230,7 +229,7 @@ impl Tracker {
             };
             let new = uplinks.iter().any(|u| {
                 !group.uplinks.iter().any(|o| {
-                    o.interface == u.interface && o.ifindex == u.ifindex && o.session == u.session
+                    o.interface == u.interface && o.ifindex == u.ifindex && o.uptime <= u.uptime
                 })
             });
             if new || group.track != *track {
@@ -252,11 +251,11 @@ impl Tracker {
                 .find(|u| u.interface == r.interface);
             match uplink {
                 None => false,
-                Some(u) if r.new_session(u.ifindex, u.session) => {
+                Some(u) if r.new_session(u.ifindex, u.uptime) => {
                     renewed |= !r.online || r.fails > 0;
                     *r = Record {
                         device: u.ifindex,
-                        session: u.session,
+                        uptime: u.uptime,
                         online: true,
                         fails: 0,
                         passes: 0,

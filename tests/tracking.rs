@@ -56,23 +56,588 @@ fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Durati
     start.elapsed()
 }
 
+/// The uplink each of `flows` LAN connections to the server leaves by (the kernel's own
+/// choice, `ip route get` with the five-tuple), in order.
+fn egress(r: &Router, flows: usize) -> Vec<String> {
+    let batch: String = (0..flows)
+        .map(|f| {
+            format!(
+                "route get {SERVER} from fd00:1::2 iif lan ipproto udp sport {} dport 5000\n",
+                20000 + f
+            )
+        })
+        .collect();
+    let mut child = Command::new("ip")
+        .args(["-n", &r.ns, "-6", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let devs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(" dev ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(devs.len(), flows);
+    devs
+}
+
+/// The shipped defaults (interval 5, timeout 2, down 3, up 3) promise: offline within
+/// down·interval + timeout = 17 s of the upstream dying, online within up·interval = 15 s
+/// of it forwarding again (README, "Tracking"); plus a second for the runs and the test's
+/// polling.
 #[test]
-fn tracking_a_dead_upstream_leaves_and_comes_back() {
-    let Some(n) = nat66("dead", 3, false, FAST) else {
+fn tracking_a_dead_upstream_leaves_within_the_defaults_bound_and_no_other_flow_moves() {
+    let Some(n) = nat66("dead", 3, false, "") else {
         return;
     };
     let _watch = Watch::start_logging(&n.r);
     within(Duration::from_secs(5), "three members", || {
         members(&n.r) == ["wan1", "wan2", "wan3"]
     });
+    let before = egress(&n.r, 400);
     n.upstream(2, false);
-    let left = within(Duration::from_secs(6), "wan2 leaves", || {
+    let left = within(Duration::from_secs(18), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
     });
-    eprintln!("left after {left:?}");
+    let after = egress(&n.r, 400);
+    let mut moved = 0;
+    for (b, a) in before.iter().zip(&after) {
+        if b == "wan2" {
+            assert_ne!(a, "wan2");
+            moved += 1;
+        } else {
+            assert_eq!(a, b, "a flow of {b} moved");
+        }
+    }
+    assert!(moved > 50, "{moved} flows were on wan2");
+    let log = Watch::log(&n.r);
+    assert!(
+        log.contains("wan2_6 left v6: offline: 0 of 1 targets answered for 3 rounds"),
+        "{log}"
+    );
     n.upstream(2, true);
-    let back = within(Duration::from_secs(6), "wan2 returns", || {
+    let back = within(Duration::from_secs(16), "wan2 returns", || {
         members(&n.r) == ["wan1", "wan2", "wan3"]
     });
-    eprintln!("back after {back:?}\n{}", Watch::log(&n.r));
+    // Resilient: the flows of wan1 and wan3 stay where they are as wan2 comes back (its
+    // buckets return only as they fall idle).
+    let again = egress(&n.r, 400);
+    for (b, a) in after.iter().zip(&again) {
+        assert_eq!(a, b);
+    }
+    eprintln!("offline after {left:?}, online after {back:?}");
+    // flush takes the probe paths too: rules and tables.
+    let out = n.r.run_cmd(&mut n.r.on_router(&["flush"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!n.r.ip(&["-6", "rule"]).contains("proto 236"));
+    assert!(
+        !n.r.ip(&["-6", "route", "show", "table", "all"])
+            .contains("proto 236")
+    );
+}
+
+/// UDP flows from the LAN through uplink 2, whose upstream dies: where each flow's datagrams
+/// reach the server from, and when. Returns, per flow that was on wan2, the seconds from the
+/// leg's removal to its first datagram through another uplink (`None`: none in 3 s), and the
+/// test's network for more checks.
+fn udp_through_a_dying_uplink(
+    tag: &str,
+    snat: bool,
+    flush: bool,
+) -> Option<(Vec<Option<f64>>, Nat66)> {
+    let timers = format!("{FAST}\toption flush_conntrack '{}'\n", u8::from(flush));
+    let n = nat66(tag, 3, snat, &timers)?;
+    let log = n.r.path("server.log");
+    let _server = Killed(
+        Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    let _watch = Watch::start_logging(&n.r);
+    within(Duration::from_secs(5), "three members", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    let flows: u32 = 24;
+    let _senders: Vec<Killed> = (0..flows)
+        .map(|f| {
+            let sport = (30000 + f).to_string();
+            Killed(
+                Nat66::flows(&n.lan, &["udp", SERVER, "5000", &sport, "20"])
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    // Which flows go by wan2: the server sees them from its address.
+    let lines = || fs::read_to_string(&log).unwrap_or_default();
+    within(
+        Duration::from_secs(10),
+        "every flow reaches the server",
+        || {
+            let text = lines();
+            (30000..30000 + flows).all(|p| text.contains(&format!(" {p} ")))
+        },
+    );
+    let from = |text: &str, sport: u32| -> Vec<(f64, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (t, src, port) = (f.next()?, f.next()?, f.next()?);
+                (port == sport.to_string()).then(|| (t.parse().unwrap(), src.to_string()))
+            })
+            .collect()
+    };
+    let text = lines();
+    let on_wan2: Vec<u32> = (30000..30000 + flows)
+        .filter(|&p| {
+            from(&text, p)
+                .last()
+                .is_some_and(|(_, s)| s == "2001:db8:2::2")
+        })
+        .collect();
+    assert!(!on_wan2.is_empty(), "no flow on wan2:\n{text}");
+    n.upstream(2, false);
+    within(Duration::from_secs(6), "wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    let left = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    std::thread::sleep(Duration::from_secs(3));
+    if std::env::var_os("DEBUG_TRACKING").is_some() {
+        eprintln!("on wan2: {on_wan2:?}");
+        eprintln!(
+            "{}",
+            ok(&mut Nat66::in_ns(
+                &n.r.ns,
+                &["conntrack", "-L", "-p", "udp"]
+            ))
+        );
+        eprintln!(
+            "{}",
+            n.r.ip(&[
+                "-6",
+                "route",
+                "get",
+                SERVER,
+                "from",
+                "fd00:1::2",
+                "iif",
+                "lan",
+                "ipproto",
+                "udp",
+                "sport",
+                &on_wan2[0].to_string(),
+                "dport",
+                "5000"
+            ])
+        );
+        let t = lines();
+        let tail: Vec<&str> = t.lines().rev().take(30).collect();
+        eprintln!("{}", tail.join("\n"));
+    }
+    let text = lines();
+    let recovered = on_wan2
+        .iter()
+        .map(|&p| {
+            from(&text, p)
+                .into_iter()
+                .find(|(t, s)| *t > left - 0.05 && s != "2001:db8:2::2")
+                .map(|(t, _)| (t - left).max(0.0))
+        })
+        .collect();
+    Some((recovered, n))
+}
+
+#[test]
+fn tracking_with_snat_and_no_flush_a_udp_flow_stays_broken() {
+    let Some((recovered, n)) = udp_through_a_dying_uplink("snat0", true, false) else {
+        return;
+    };
+    // conntrack keeps writing wan2's address on them; ISP 1 and 3 drop that (BCP 38).
+    assert!(recovered.iter().all(Option::is_none), "{recovered:?}");
+    assert!(!Watch::log(&n.r).contains("conntrack"));
+}
+
+#[test]
+fn tracking_with_snat_udp_flows_follow_their_uplink_out_within_a_second() {
+    let Some((recovered, n)) = udp_through_a_dying_uplink("snat1", true, true) else {
+        return;
+    };
+    let log = Watch::log(&n.r);
+    for r in &recovered {
+        assert!(r.is_some_and(|s| s <= 1.0), "{recovered:?}\n{log}");
+    }
+    assert!(
+        log.contains("v6: deleted ")
+            && log.contains(" conntrack entries translated to wan2_6's 2001:db8:2::2"),
+        "{log}"
+    );
+    eprintln!("snat: {recovered:?}");
+}
+
+#[test]
+fn tracking_with_masquerade_udp_flows_follow_their_uplink_out_within_a_second() {
+    let Some((recovered, _n)) = udp_through_a_dying_uplink("masq", false, true) else {
+        return;
+    };
+    for r in &recovered {
+        assert!(r.is_some_and(|s| s <= 1.0), "{recovered:?}");
+    }
+    eprintln!("masquerade: {recovered:?}");
+}
+
+/// The conntrack entry of each of `sports`' TCP connections in the router: its id and reply
+/// destination.
+fn tcp_entries(r: &Router, sports: &[u32]) -> Vec<(u32, String, String)> {
+    let out = ok(&mut Nat66::in_ns(
+        &r.ns,
+        &["conntrack", "-L", "-p", "tcp", "-o", "id"],
+    ));
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let field = |key: &str, nth: usize| {
+            line.split_whitespace()
+                .filter_map(|w| w.strip_prefix(key))
+                .nth(nth)
+                .unwrap_or("")
+                .to_string()
+        };
+        let sport: u32 = field("sport=", 0).parse().unwrap_or(0);
+        if sports.contains(&sport) {
+            found.push((sport, field("id=", 0), field("dst=", 1)));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn tracking_a_conntrack_flush_touches_no_connection_of_another_uplink() {
+    let Some(n) = nat66("tcp", 3, true, FAST) else {
+        return;
+    };
+    let log = n.r.path("server.log");
+    let _server = Killed(
+        Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    let _watch = Watch::start_logging(&n.r);
+    within(Duration::from_secs(5), "three members", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    let events = fs::File::create(n.r.path("destroy.log")).unwrap();
+    let monitor = Killed(
+        Nat66::in_ns(&n.r.ns, &["conntrack", "-E", "-e", "DESTROY", "-p", "tcp"])
+            .stdout(events)
+            .spawn()
+            .unwrap(),
+    );
+    let sports: Vec<u32> = (41000..41012).collect();
+    let clients: Vec<Child> = sports
+        .iter()
+        .map(|p| {
+            Nat66::flows(&n.lan, &["tcp", SERVER, "5000", &p.to_string(), "8"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = tcp_entries(&n.r, &sports);
+    assert_eq!(before.len(), sports.len(), "{before:?}");
+    let survivors: Vec<_> = before
+        .iter()
+        .filter(|(_, _, dst)| dst != "2001:db8:2::2")
+        .cloned()
+        .collect();
+    assert!(!survivors.is_empty());
+    n.upstream(2, false);
+    within(Duration::from_secs(6), "wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = tcp_entries(&n.r, &sports);
+    for s in &survivors {
+        assert!(after.contains(s), "{s:?} is gone or changed: {after:?}");
+    }
+    for (c, (sport, _, dst)) in clients.into_iter().zip(&before) {
+        let out = c.wait_with_output().unwrap();
+        if dst != "2001:db8:2::2" {
+            assert!(out.status.success(), "connection from {sport} broke");
+        }
+    }
+    drop(monitor);
+    let destroyed = fs::read_to_string(n.r.path("destroy.log")).unwrap();
+    for (sport, _, _) in &survivors {
+        assert!(
+            !destroyed.contains(&format!("sport={sport} ")),
+            "{destroyed}"
+        );
+    }
+}
+
+#[test]
+fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() {
+    let Some(n) = nat66("failopen", 3, false, FAST) else {
+        return;
+    };
+    let _watch = Watch::start_logging(&n.r);
+    within(Duration::from_secs(5), "three members", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    // All at once: no round condemns anyone, not even for one round.
+    for i in 1..=3 {
+        n.upstream(i, false);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = n.r.run_cmd(&mut n.r.on_router(&["status"]));
+    assert!(
+        status
+            .stdout
+            .contains("every member is offline: all are kept (fail open)"),
+        "{}",
+        status.stdout
+    );
+    for i in 1..=3 {
+        n.upstream(i, true);
+    }
+    // One after the other: wan1 goes, wan2 goes, then the last would go, and all come back.
+    within(Duration::from_secs(8), "all pass again", || {
+        n.r.run_cmd(&mut n.r.on_router(&["status"]))
+            .stdout
+            .matches(": online, ")
+            .count()
+            == 3
+    });
+    n.upstream(1, false);
+    within(Duration::from_secs(6), "wan1 leaves", || {
+        members(&n.r) == ["wan2", "wan3"]
+    });
+    n.upstream(2, false);
+    within(Duration::from_secs(6), "wan2 leaves", || {
+        members(&n.r) == ["wan3"]
+    });
+    n.upstream(3, false);
+    within(Duration::from_secs(6), "all kept", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    let json = n.r.run_cmd(&mut n.r.on_router(&["status", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["groups"][0]["fail_open"], true, "{doc}");
+    assert!(Watch::log(&n.r).contains("v6: every member is offline; all are kept (fail open)"));
+}
+
+#[test]
+fn tracking_probes_leave_by_their_own_uplink_even_an_offline_one() {
+    let Some(n) = nat66("path", 3, false, FAST) else {
+        return;
+    };
+    let _watch = Watch::start(&n.r);
+    within(Duration::from_secs(5), "three members", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    n.upstream(2, false);
+    within(Duration::from_secs(6), "wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    // Echo requests to the server as each ISP receives them from the router.
+    let captures: Vec<Child> = (1..=3)
+        .map(|i| {
+            Nat66::in_ns(
+                &n.isps[i - 1],
+                &[
+                    "timeout",
+                    "4",
+                    "tcpdump",
+                    "-n",
+                    "-l",
+                    "-i",
+                    &format!("peer{i}"),
+                    "icmp6 and ip6[40] == 128",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, c) in captures.into_iter().enumerate() {
+        let out = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
+        let sources: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split(" IP6 ").nth(1)?.split(" > ").next())
+            .collect();
+        assert!(sources.len() >= 2, "ISP {}: {out}", i + 1);
+        let own = format!("2001:db8:{}::2", i + 1);
+        assert!(
+            sources.iter().all(|s| *s == own),
+            "ISP {}: {sources:?}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn tracking_a_target_that_one_uplink_cannot_reach_takes_only_that_uplink_out() {
+    let timers = format!("{FAST}\tlist track_ip '2001:db8:ff::2'\n\toption reliability '2'\n");
+    let Some(n) = nat66("target", 3, false, &timers) else {
+        return;
+    };
+    ip_in(&n.srv, &["addr", "add", "2001:db8:ff::2/128", "dev", "lo"]);
+    for isp in &n.isps {
+        ip_in(
+            isp,
+            &[
+                "-6",
+                "route",
+                "add",
+                "2001:db8:ff::2",
+                "via",
+                &format!("2001:db8:f{}::2", &isp[isp.len() - 1..]),
+            ],
+        );
+    }
+    nft_in(
+        &n.isps[2],
+        "table ip6 block { chain c { type filter hook forward priority -10\nip6 daddr 2001:db8:ff::2 drop\n}\n}\n",
+    );
+    let _watch = Watch::start(&n.r);
+    within(Duration::from_secs(8), "wan3 out", || {
+        members(&n.r) == ["wan1", "wan2"]
+    });
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        assert_eq!(members(&n.r), ["wan1", "wan2"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn tracking_hotplug_runs_honour_watch_and_a_new_session_starts_online() {
+    let Some(n) = nat66("honour", 3, false, FAST) else {
+        return;
+    };
+    let mut watch = Watch::start_logging(&n.r);
+    within(Duration::from_secs(5), "three members", || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    n.upstream(2, false);
+    within(Duration::from_secs(6), "wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    // A hotplug run for another interface reads watch's state: wan2 stays out.
+    let run = n.r.hotplug("ifupdate", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(members(&n.r), ["wan1", "wan3"]);
+    // A new session of wan2 (netifd's uptime restarts, ifup): online at once, then probed
+    // and, still dead, out again.
+    let ifaces: Vec<String> = (1..=3)
+        .map(|i| {
+            let iface = v6_uplink(
+                &format!("wan{i}_6"),
+                &format!("wan{i}"),
+                &format!("2001:db8:{i}::1"),
+                true,
+            );
+            match i {
+                2 => iface.replace("\"uptime\":60", "\"uptime\":1"),
+                _ => iface,
+            }
+        })
+        .collect();
+    n.r.set_dump(&dump(&ifaces));
+    let run = n.r.hotplug("ifup", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        members(&n.r),
+        ["wan1", "wan2", "wan3"],
+        "ifup: a new session is online"
+    );
+    // watch hears of it with the next kernel event; a carrier blip on a LAN-side device
+    // won't do, so the test sends the same event netifd's new default route would.
+    n.r.ip(&[
+        "-6",
+        "route",
+        "add",
+        "::/0",
+        "via",
+        "2001:db8:2::1",
+        "dev",
+        "wan2",
+        "metric",
+        "512",
+    ]);
+    within(Duration::from_secs(6), "wan2 out again", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    let log = Watch::log(&n.r);
+    assert!(
+        log.contains("reconciling: a new session starts online"),
+        "{log}"
+    );
+    // A watch that is gone counts for nothing: the state it left keeps nobody out.
+    let _ = watch.0.kill();
+    let _ = watch.0.wait();
+    let run = n.r.hotplug("ifupdate", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"]);
+    assert!(n.r.path("run/track.json").exists());
+}
+
+#[test]
+fn tracking_mwan3track_offline_and_its_events_move_a_member_out_and_back() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("mwan3", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    let status = |state: &str, turn: &str| {
+        let dir = r.path("mwan3track/wan2_6");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("STATUS"), format!("{state}\n")).unwrap();
+        fs::write(dir.join("TURN"), format!("{turn}\n")).unwrap();
+    };
+    let legs = || {
+        r.legs("-6", "2000::/3")
+            .into_iter()
+            .map(|l| l.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(legs(), ["wan1", "wan2"]);
+    // Written at mwan3track's start, before any probe: not taken as a verdict.
+    status("offline", "0");
+    assert_eq!(r.hotplug("ifupdate", "wan2_6", Some("wan2")).code, 0);
+    assert_eq!(legs(), ["wan1", "wan2"]);
+    status("offline", "4");
+    let run = r.hotplug("disconnected", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(legs(), ["wan1"]);
+    let out = r.run_cmd(&mut r.on_router(&["status"]));
+    assert!(
+        out.stdout
+            .contains("wan2_6: offline according to mwan3track"),
+        "{}",
+        out.stdout
+    );
+    status("online", "5");
+    assert_eq!(r.hotplug("connected", "wan2_6", Some("wan2")).code, 0);
+    assert_eq!(legs(), ["wan1", "wan2"]);
 }

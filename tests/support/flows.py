@@ -2,7 +2,7 @@
 """Traffic for the NAT66 tests, run inside a namespace with `ip netns exec`.
 
   serve PORT LOG      UDP and TCP server on [::]:PORT. Each UDP datagram is logged as
-                      "<monotonic s> <source address> <payload>" and echoed; each TCP
+                      "<epoch s> <source address> <payload>" and echoed; each TCP
                       connection is echoed line by line.
   udp DST PORT SPORT SECONDS [RATE]
                       one UDP flow from source port SPORT, a datagram "SPORT SEQ" every
@@ -33,7 +33,7 @@ def serve(port, log):
         for s in ready:
             if s is udp:
                 data, addr = udp.recvfrom(2048)
-                out.write(f"{time.monotonic():.3f} {addr[0]} {data.decode(errors='replace')}\n")
+                out.write(f"{time.time():.3f} {addr[0]} {data.decode(errors='replace')}\n")
                 udp.sendto(data, addr)
             elif s is tcp:
                 c, _ = tcp.accept()
