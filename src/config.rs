@@ -179,7 +179,7 @@ pub fn default_metric(family: Family) -> u32 {
 
 impl Config {
     /// The setup the original hotplug script hard-coded: `2000::/3` over every up `dhcpv6`
-    /// interface, L4 hashing.
+    /// interface, L4 hashing; and tracking, as the shipped file has it.
     #[allow(clippy::expect_used)] // a literal, and the shipped-file test parses the same text
     pub fn builtin() -> Config {
         let v6 = Group {
@@ -193,7 +193,13 @@ impl Config {
             interfaces: Vec::new(),
             mode: None,
             resilient: RESILIENT,
-            track: None,
+            track: Some(Track {
+                ips: vec![
+                    "2606:4700:4700::1111".parse().expect("an address"),
+                    "2001:4860:4860::8888".parse().expect("an address"),
+                ],
+                ..TRACK
+            }),
             flush_conntrack: true,
         };
         Config {
@@ -694,11 +700,92 @@ mod tests {
     }
 
     #[test]
+    fn tracking_options_as_mwan3track_names_them() {
+        let (c, w) = parse(
+            "config group v6\n option target 2000::/3\n list proto dhcpv6\n list track_ip 2001:db8::1\n list track_ip 2001:db8::2\n\
+             option reliability 2\n option count 1\n option timeout 1\n option interval 1\n option down 5\n option up 4\n\
+             option track_method ping\n option flush_conntrack 0\n\
+             config group none\n option target ::/0\n list proto dhcpv6\n\
+             config member\n option interface wanb_6\n option track 0\n",
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let t = c.groups[0].track.as_ref().unwrap();
+        assert_eq!(t.ips.len(), 2);
+        assert_eq!(
+            (t.reliability, t.count, t.timeout, t.interval, t.down, t.up),
+            (2, 1, 1, 1, 5, 4)
+        );
+        assert!(!c.groups[0].flush_conntrack);
+        assert_eq!(c.groups[1].track, None, "no track_ip: no tracking");
+        assert!(c.groups[1].flush_conntrack);
+        assert_eq!(c.untracked, ["wanb_6"]);
+    }
+
+    #[test]
     fn invalid_values_name_file_and_line() {
         for (text, msg) in [
             (
                 "config globals\n option enabled 'maybe'\n",
                 ":2: enabled 'maybe' is not a boolean",
+            ),
+            // Tracking (mwan3track's options, README "Tracking").
+            (
+                "config group g\n option target 2000::/3\n list track_ip 192.0.2.1\n",
+                ":3: track_ip 192.0.2.1 is not an ipv6 address, as group 'g' is",
+            ),
+            (
+                "config group g\n list track_ip 2001:db8::1\n option family ipv4\n option target 0.0.0.0/0\n",
+                ":2: track_ip 2001:db8::1 is not an ipv4 address",
+            ),
+            (
+                "config group g\n option target 2000::/3\n list track_ip nowhere\n",
+                ":3: track_ip 'nowhere' is not an IP address",
+            ),
+            // One list value is one address (libuci keeps the space; it is no word list).
+            (
+                "config group g\n option target 2000::/3\n list track_ip '2001:db8::2 2001:db8::3'\n",
+                ":3: track_ip '2001:db8::2 2001:db8::3' is not an IP address",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option track_method httping\n",
+                ":3: track_method 'httping' is not ping",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option interval 0\n",
+                ":3: interval '0' is not a number from 1 to 3600",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option down 101\n",
+                ":3: down '101' is not a number from 1 to 100",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option up -1\n",
+                ":3: up '-1' is not a number from 1 to 100",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option count 1.5\n",
+                ":3: count '1.5' is not a number from 1 to 100",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option timeout 61\n",
+                ":3: timeout '61' is not a number from 1 to 60",
+            ),
+            (
+                "config group g\n option target 2000::/3\n list track_ip 2001:db8::1\n option reliability 2\n",
+                ":4: reliability 2 is more than the 1 track_ip",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option interval 2\n option timeout 3\n",
+                ":1: group 'g': timeout 3 is longer than interval 2",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option flush_conntrack perhaps\n",
+                ":3: flush_conntrack 'perhaps' is not a boolean",
+            ),
+            (
+                "config member\n option interface wan\n option track sometimes\n",
+                ":3: track 'sometimes' is not a boolean",
             ),
             (
                 "config globals\n option hash_policy l5\n",
