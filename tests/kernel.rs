@@ -2297,8 +2297,7 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     let line = next();
-    assert!(line.starts_with("<30>"), "daemon.info: {line}");
-    assert!(line.contains(" ecmp-hotplug["), "{line}");
+    assert!(line.starts_with("<30>ecmp-hotplug["), "daemon.info: {line}");
     // watch, as procd runs it (stderr not a terminal): syslog too.
     let dump = r.path("dump.json");
     let mut watch = r
@@ -2311,7 +2310,7 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
         .spawn()
         .unwrap();
     // ip netns exec, unshare and sh each exec the next: the pid is the binary's.
-    let tag = format!(" ecmp-hotplug[{}]: ", watch.id());
+    let tag = format!(">ecmp-hotplug[{}]: ", watch.id());
     let mut lines = Vec::new();
     let found = loop {
         let line = next();
@@ -2369,7 +2368,7 @@ fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
         status.stderr
     );
     let json: Value = serde_json::from_str(&r.cli(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["version"], 2);
+    assert_eq!(json["version"], 3);
     assert_eq!(
         json["sysctls"][0],
         serde_json::json!({"name": "net.ipv4.fib_multipath_hash_policy", "have": 0, "want": 1})

@@ -86,7 +86,7 @@ fn installs() -> Vec<(String, String)> {
 fn every_file_the_feed_installs_exists_and_is_copied() {
     let prepare = define("Build/Prepare");
     let installs = installs();
-    assert_eq!(installs.len(), 4, "{installs:?}");
+    assert_eq!(installs.len(), 6, "{installs:?}");
     for (src, _) in &installs {
         if let Some(path) = src.strip_prefix("$(PKG_BUILD_DIR)/") {
             assert!(
@@ -205,8 +205,8 @@ fn the_ipk_has_opkgs_layout() {
         "2.0\n"
     );
 
-    // data.tar.gz: the binary, the hotplug stub, the config, the init script; root-owned,
-    // OpenWrt's modes.
+    // data.tar.gz: the binary, the hotplug stub, the config, the init script, the rpcd
+    // plugin and its ACL; root-owned, OpenWrt's modes.
     let data = listing("data.tar.gz", &scratch);
     let file = |path: &str| {
         data.get(path)
@@ -219,6 +219,11 @@ fn the_ipk_has_opkgs_layout() {
     );
     assert_eq!(file("./etc/config/ecmp-hotplug").0, "-rw-------");
     assert_eq!(file("./etc/init.d/ecmp-hotplug").0, "-rwxr-xr-x");
+    assert_eq!(file("./usr/libexec/rpcd/ecmp-hotplug").0, "-rwxr-xr-x");
+    assert_eq!(
+        file("./usr/share/rpcd/acl.d/ecmp-hotplug.json").0,
+        "-rw-r--r--"
+    );
     assert!(
         data.values().all(|(_, owner, _)| owner == "root/root"),
         "{data:?}"
@@ -234,6 +239,8 @@ fn the_ipk_has_opkgs_layout() {
         "etc/hotplug.d/iface/20-ecmp-hotplug",
         "etc/config/ecmp-hotplug",
         "etc/init.d/ecmp-hotplug",
+        "usr/libexec/rpcd/ecmp-hotplug",
+        "usr/share/rpcd/acl.d/ecmp-hotplug.json",
     ] {
         assert_eq!(
             fs::read(unpacked.join(f)).unwrap(),

@@ -641,3 +641,53 @@ fn tracking_mwan3track_offline_and_its_events_move_a_member_out_and_back() {
     assert_eq!(r.hotplug("connected", "wan2_6", Some("wan2")).code, 0);
     assert_eq!(legs(), ["wan1", "wan2"]);
 }
+
+#[test]
+fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
+    let Some(n) = nat66("rpcd", 2, false, FAST) else {
+        return;
+    };
+    let _watch = Watch::start(&n.r);
+    within(Duration::from_secs(5), "two members", || {
+        members(&n.r) == ["wan1", "wan2"]
+    });
+    // The plugin runs /usr/sbin/ecmp-hotplug with the router's /etc/config and the fake
+    // ubus on PATH, as rpcd (which passes its own environment) would.
+    fs::create_dir_all(n.r.path("etc-layer/config")).unwrap();
+    let plugin = format!("{REPO}/files/usr/libexec/rpcd/ecmp-hotplug");
+    let rpcd = |args: &str| {
+        let out = n.r.run_cmd(&mut n.r.router_shell(&format!(
+            "PATH={}:$PATH; echo '{{}}' | {plugin} {args}",
+            n.r.path("bin").display()
+        )));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(rpcd("list"), serde_json::json!({"status": {}}));
+    within(Duration::from_secs(5), "a round is in the status", || {
+        rpcd("call status")["groups"][0]["tracking"]
+            .as_array()
+            .is_some_and(|t| t.len() == 2)
+    });
+    let doc = rpcd("call status");
+    assert_eq!(doc["version"], 3);
+    let t = &doc["groups"][0]["tracking"][0];
+    assert_eq!(t["interface"], "wan1_6");
+    assert_eq!(t["online"], true);
+    assert_eq!(t["targets"][0]["ip"], SERVER);
+    assert!(t["targets"][0]["rtt_us"].as_u64().is_some(), "{doc}");
+    assert!(t["last_round"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(rpcd("call nothing")["error"], "unknown method");
+    // The ACL LuCI reads it by is valid JSON naming the method.
+    let acl: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(format!(
+            "{REPO}/files/usr/share/rpcd/acl.d/ecmp-hotplug.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        acl["luci-app-ecmp-hotplug"]["read"]["ubus"]["ecmp-hotplug"][0],
+        "status"
+    );
+}
