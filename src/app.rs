@@ -193,8 +193,8 @@ struct Snapshot {
     rules: Vec<Rule>,
     dump: Dump,
     health: Health,
-    /// Tracking's records as `watch` published them, for `status`.
-    tracking: Option<crate::track::State>,
+    /// Whether a running `watch` published tracking records (`health.tracked`).
+    watching: bool,
 }
 
 impl Snapshot {
@@ -226,11 +226,9 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
         warn!("tracking state: {e}");
         None
     });
+    let watching = tracking.is_some();
     let mut health = Health {
-        tracked: tracking
-            .as_ref()
-            .map(|s| s.records.clone())
-            .unwrap_or_default(),
+        tracked: tracking.map(|s| s.records).unwrap_or_default(),
         // Interface names are netifd's (no `/`): safe in a path.
         mwan3_offline: dump
             .interfaces
@@ -250,7 +248,7 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
         rules,
         dump,
         health,
-        tracking,
+        watching,
     })
 }
 
@@ -499,7 +497,7 @@ fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
         &snap.installed,
         &plan.changes,
         &snap.links,
-        snap.tracking.as_ref(),
+        snap.watching.then_some(snap.health.tracked.as_slice()),
     );
     if json {
         say(&report.to_json());

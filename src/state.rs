@@ -2,70 +2,60 @@
 //! the old), hotplug runs and `status` read it. A file whose `watch` is no longer running
 //! counts for nothing, so a dead watcher never keeps an uplink out.
 //!
-//! It is JSON, `{"pid":N,"records":[ROW,…]}`, one flat array per record: group, interface,
-//! device, uptime, online, fails, passes, last_round, then ip, sent, received, rtt_us for
-//! each target.
-//! Rows are read with the interface dump's reader (`dump::Scalar`); records as objects with a
-//! derived `Deserialize` cost 12 KB on mipsel, rows 3 KB.
+//! It is text, one line per record, mwan3track's way with its own state files:
+//!
+//! ```text
+//! pid 1234
+//! v6 wan1_6 5 60 online 0 3 1764000000 2606:4700:4700::1111/2/2/12345 2001:4860:4860::8888/2/0/-
+//! ```
+//!
+//! group, interface, device index, uptime, online|offline, failed and passed rounds in a row,
+//! last round (seconds since the epoch), then per target ip/sent/received/rtt_us. Names have
+//! no blanks (netifd's and uci's don't). `status --json` shows the same records as JSON.
+//! As JSON this file cost 8 KB more on mipsel (serde_json's reader instantiated for its
+//! shape, and a writer), for a file no one but this tool reads.
 
-use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
-use crate::dump::{Kind, Scalar};
 use crate::track::{Record, State, Target};
 
 /// Under `/var/run` (a tmpfs on OpenWrt): gone at reboot, as the state it describes.
 pub const DIR: &str = "/var/run/ecmp-hotplug";
-pub const PATH: &str = "/var/run/ecmp-hotplug/track.json";
-const TMP: &str = "/var/run/ecmp-hotplug/track.json.tmp";
+pub const PATH: &str = "/var/run/ecmp-hotplug/track";
+const TMP: &str = "/var/run/ecmp-hotplug/track.tmp";
 
-#[derive(Serialize)]
-struct Published<'a> {
-    pid: u32,
-    records: Vec<Row<'a>>,
-}
-
-/// The fields of a row before its targets.
-const HEAD: usize = 8;
-
-/// A record as a row.
-struct Row<'a>(&'a Record);
-
-impl Serialize for Row<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let r = self.0;
-        let mut row = s.serialize_seq(Some(HEAD + 4 * r.targets.len()))?;
-        row.serialize_element(&r.group)?;
-        row.serialize_element(&r.interface)?;
-        row.serialize_element(&u64::from(r.device))?;
-        row.serialize_element(&r.uptime)?;
-        row.serialize_element(&r.online)?;
-        row.serialize_element(&u64::from(r.fails))?;
-        row.serialize_element(&u64::from(r.passes))?;
-        row.serialize_element(&r.last_round)?;
-        for t in &r.targets {
-            row.serialize_element(&t.ip.to_string())?;
-            row.serialize_element(&u64::from(t.sent))?;
-            row.serialize_element(&u64::from(t.received))?;
-            row.serialize_element(&t.rtt_us.map(u64::from))?;
-        }
-        row.end()
-    }
-}
-
-/// Writes `state` to `PATH`: a reader sees the old file or the new one, never a part.
-pub fn publish(state: &State) -> std::io::Result<()> {
-    let published = Published {
-        pid: state.pid,
-        records: state.records.iter().map(Row).collect(),
-    };
-    let text = serde_json::to_string(&published).map_err(std::io::Error::other)?;
+/// Writes this process's `records` to `PATH`: a reader sees the old file or the new one,
+/// never a part.
+pub fn publish(records: &[Record]) -> std::io::Result<()> {
+    let text = render(records, std::process::id());
     match std::fs::create_dir(DIR) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}
     }
     std::fs::write(TMP, text)?;
     std::fs::rename(TMP, PATH)
+}
+
+/// The file's text for `records` of process `pid`.
+fn render(records: &[Record], pid: u32) -> String {
+    let mut text = format!("pid {pid}\n");
+    for r in records {
+        let online = if r.online { "online" } else { "offline" };
+        let _ = write!(
+            text,
+            "{} {} {} {} {online} {} {} {}",
+            r.group, r.interface, r.device, r.uptime, r.fails, r.passes, r.last_round
+        );
+        for t in &r.targets {
+            let _ = write!(text, " {}/{}/{}/", t.ip, t.sent, t.received);
+            let _ = match t.rtt_us {
+                Some(us) => write!(text, "{us}"),
+                None => write!(text, "-"),
+            };
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// The state a running `watch` published; `Ok(None)` when there is none, or its `watch` is
@@ -80,63 +70,60 @@ pub fn load() -> Result<Option<State>, String> {
     Ok(running(state.pid).then_some(state))
 }
 
-mod raw {
-    use super::*;
-
-    #[derive(Deserialize)]
-    pub struct State<'a> {
-        #[serde(borrow)]
-        pub pid: Option<Scalar<'a>>,
-        #[serde(borrow)]
-        pub records: Option<Kind<Vec<Kind<Vec<Scalar<'a>>>>>>,
-    }
-}
-
-fn parse(json: &str) -> Result<State, String> {
-    let doc: raw::State = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let number = |v: Option<&Scalar>, what: &str| match v {
-        Some(Scalar::Int(n)) if *n >= 0 => Ok(*n as u64),
-        _ => Err(format!("{what} is not a number")),
-    };
-    let text = |v: Option<&Scalar>, what: &str| match v {
-        Some(Scalar::Str(s)) => Ok(s.to_string()),
-        _ => Err(format!("{what} is not a string")),
-    };
+fn parse(text: &str) -> Result<State, String> {
+    let mut lines = text.lines();
+    let pid = lines
+        .next()
+        .and_then(|l| l.strip_prefix("pid "))
+        .and_then(|p| p.parse().ok())
+        .ok_or("no pid")?;
     let mut state = State {
-        pid: number(doc.pid.as_ref(), "pid")? as u32,
+        pid,
         records: Vec::new(),
     };
-    let rows = match &doc.records {
-        Some(Kind::Is(rows)) => rows.as_slice(),
-        _ => return Err("no records".into()),
-    };
-    for row in rows {
-        let Kind::Is(row) = row else {
-            return Err("a record is not a list".into());
+    for line in lines {
+        let bad = || format!("bad record: {line}");
+        let f: Vec<&str> = line.split(' ').collect();
+        let [
+            group,
+            interface,
+            device,
+            uptime,
+            online,
+            fails,
+            passes,
+            last_round,
+            targets @ ..,
+        ] = f.as_slice()
+        else {
+            return Err(bad());
         };
-        let (head, targets) = row.split_at(row.len().min(HEAD));
-        let field = |i: usize| head.get(i);
+        let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
         let mut record = Record {
-            group: text(field(0), "group")?,
-            interface: text(field(1), "interface")?,
-            device: number(field(2), "device")? as u32,
-            uptime: number(field(3), "uptime")?,
-            online: match field(4) {
-                Some(Scalar::Bool(b)) => *b,
-                _ => return Err("online is not a boolean".into()),
+            group: group.to_string(),
+            interface: interface.to_string(),
+            device: number(device)? as u32,
+            uptime: number(uptime)?,
+            online: match *online {
+                "online" => true,
+                "offline" => false,
+                _ => return Err(bad()),
             },
-            fails: number(field(5), "fails")? as u32,
-            passes: number(field(6), "passes")? as u32,
-            last_round: number(field(7), "last_round")?,
+            fails: number(fails)? as u32,
+            passes: number(passes)? as u32,
+            last_round: number(last_round)?,
             targets: Vec::new(),
         };
-        for t in targets.chunks(4) {
-            let ip = text(t.first(), "ip")?;
+        for t in targets {
+            let t: Vec<&str> = t.split('/').collect();
+            let [ip, sent, received, rtt] = t.as_slice() else {
+                return Err(bad());
+            };
             record.targets.push(Target {
-                ip: ip.parse().map_err(|_| format!("{ip} is not an address"))?,
-                sent: number(t.get(1), "sent")? as u32,
-                received: number(t.get(2), "received")? as u32,
-                rtt_us: number(t.get(3), "rtt_us").ok().map(|n| n as u32),
+                ip: ip.parse().map_err(|_| bad())?,
+                sent: number(sent)? as u32,
+                received: number(received)? as u32,
+                rtt_us: number(rtt).ok().map(|n| n as u32),
             });
         }
         state.records.push(record);
@@ -187,18 +174,19 @@ mod tests {
                 }],
             }],
         };
-        let text = serde_json::to_string(&Published {
-            pid: 42,
-            records: state.records.iter().map(Row).collect(),
-        })
-        .unwrap();
+        let text = render(&state.records, 42);
         assert_eq!(
             text,
-            r#"{"pid":42,"records":[["v6","wan1_6",5,1000,false,3,0,1764000000,"2606:4700:4700::1111",2,1,12345]]}"#
+            "pid 42\nv6 wan1_6 5 1000 offline 3 0 1764000000 2606:4700:4700::1111/2/1/12345\n"
         );
         assert_eq!(parse(&text).unwrap(), state);
-        assert!(parse(r#"{"pid":1,"records":[["v6"]]}"#).is_err());
-        assert!(parse(r#"{"pid":1,"records":[{"group":"v6"}]}"#).is_err());
-        assert!(parse("[").is_err());
+        assert!(parse("pid 1\nv6 wan1_6\n").is_err());
+        assert!(parse("pid 1\nv6 wan1_6 5 0 maybe 0 0 0\n").is_err());
+        assert!(parse("{}").is_err());
+        let none = State {
+            pid: 7,
+            records: vec![],
+        };
+        assert_eq!(parse(&render(&[], 7)).unwrap(), none);
     }
 }

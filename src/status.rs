@@ -9,7 +9,7 @@ use std::fmt;
 use crate::config::{Config, HashPolicy};
 use crate::plan::{Change, Changes, Desired, PROBES};
 use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName, leg_text};
-use crate::track::{self, Record};
+use crate::track::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -101,7 +101,7 @@ impl Report {
         installed: &[Route],
         changes: &Changes,
         links: &Links,
-        tracking: Option<&track::State>,
+        tracking: Option<&[Record]>,
     ) -> Report {
         let groups = desired
             .iter()
@@ -147,7 +147,7 @@ impl Report {
                                 r.group == *name
                                     && d.tracked.iter().any(|m| m.interface == r.interface)
                             };
-                            t.records.iter().filter(tracked).cloned().collect()
+                            t.iter().filter(tracked).cloned().collect()
                         })
                     }),
                 }

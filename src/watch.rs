@@ -17,7 +17,7 @@ use crate::plan::{self, Desired, Hint};
 use crate::probe::{Round, Uplink};
 use crate::route::PROTOCOL;
 use crate::state;
-use crate::track::{self, Record, State};
+use crate::track::{self, Record};
 
 /// What a reconcile saw, for `watch`: who was in each group, and where a default route
 /// matters.
@@ -343,11 +343,7 @@ impl Tracker {
 
     /// Writes the records where hotplug runs and `status` read them.
     fn publish(&self) {
-        let state = State {
-            pid: std::process::id(),
-            records: self.records.clone(),
-        };
-        if let Err(e) = state::publish(&state) {
+        if let Err(e) = state::publish(&self.records) {
             warn!("could not write {}: {e}", state::PATH);
         }
     }

@@ -598,7 +598,7 @@ fn tracking_hotplug_runs_honour_watch_and_a_new_session_starts_online() {
     let run = n.r.hotplug("ifupdate", "wan1_6", Some("wan1"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"]);
-    assert!(n.r.path("run/track.json").exists());
+    assert!(n.r.path("run/track").exists());
 }
 
 #[test]

@@ -242,9 +242,9 @@ impl Kernel {
         outcome.unwrap_or(Ok(()))
     }
 
-    /// Runs a dump (`request` builds it for a sequence number) and converts each `kind`
-    /// message with `convert` (`None`: not wanted). A dump the kernel marks interrupted by a
-    /// change is started again.
+    /// Runs a dump and converts each `kind` message with `convert` (`None`: not wanted).
+    /// Monomorphic: `convert` and `out` behind references, so there is one copy of the
+    /// dump loop for every kind of dump (a generic one cost 1.2 KB per kind on mipsel).
     fn dump<R>(
         &mut self,
         request: fn(u32) -> Vec<u8>,
@@ -252,37 +252,29 @@ impl Kernel {
         convert: fn(&[u8]) -> Result<Option<R>, wire::WireError>,
     ) -> Result<Vec<R>, KernelError> {
         let mut out = Vec::new();
-        for payload in self.dump_payloads(request, kind)? {
-            out.extend(convert(&payload)?);
-        }
-        Ok(out)
-    }
-
-    /// The payloads of a dump's `kind` messages.
-    fn dump_payloads(
-        &mut self,
-        request: fn(u32) -> Vec<u8>,
-        kind: u16,
-    ) -> Result<Vec<Vec<u8>>, KernelError> {
-        let mut out = Vec::new();
         self.dump_each(&request, kind, &mut |payload| {
-            out.push(payload.to_vec());
+            match payload {
+                Some(payload) => out.extend(convert(payload)?),
+                None => out.clear(),
+            }
             Ok(())
         })?;
         Ok(out)
     }
 
-    /// Runs a dump, handing each `kind` message's payload to `each` as it arrives. One copy
-    /// of the loop for every kind of dump (a generic one cost 1.2 KB per kind on mipsel). A
-    /// dump the kernel marks interrupted by a change is started again; `each` then sees the
-    /// first messages again.
+    /// Runs a dump, handing each `kind` message's payload to `each` as it arrives. A dump
+    /// the kernel marks interrupted by a change is started again, after `each(None)`: what
+    /// it was given so far is to be forgotten.
     fn dump_each(
         &mut self,
         request: &dyn Fn(u32) -> Vec<u8>,
         kind: u16,
-        each: &mut dyn FnMut(&[u8]) -> Result<(), KernelError>,
+        each: &mut DumpSink,
     ) -> Result<(), KernelError> {
-        for _ in 0..DUMP_ATTEMPTS {
+        for attempt in 0..DUMP_ATTEMPTS {
+            if attempt > 0 {
+                each(None)?;
+            }
             let seq = self.next_seq();
             self.send(&request(seq))?;
             let (mut done, mut interrupted) = (false, false);
@@ -295,7 +287,7 @@ impl Kernel {
                             let (code, message) = wire::error(&header, payload)?;
                             return Err(errno_error(code, message));
                         }
-                        k if k == kind => each(payload)?,
+                        k if k == kind => each(Some(payload))?,
                         _ => {}
                     }
                     Ok(())
@@ -310,6 +302,9 @@ impl Kernel {
         )))
     }
 }
+
+/// What a dump hands its messages to: `Some(payload)` each, `None` when it starts over.
+type DumpSink<'a> = dyn FnMut(Option<&[u8]>) -> Result<(), KernelError> + 'a;
 
 /// A ctnetlink socket: the conntrack entries a departed uplink's NAT made.
 pub struct Conntrack(Kernel);
@@ -338,7 +333,10 @@ impl Conntrack {
             &|seq| conntrack::dump_request(family, seq),
             CT_MSG_NEW,
             &mut |payload| {
-                found.extend(conntrack::translated_to(family, payload, addresses)?);
+                match payload {
+                    Some(p) => found.extend(conntrack::translated_to(family, p, addresses)?),
+                    None => found.clear(),
+                }
                 Ok(())
             },
         )?;
