@@ -229,13 +229,23 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
     let watching = tracking.is_some();
     let mut health = Health {
         tracked: tracking.map(|s| s.records).unwrap_or_default(),
-        // Interface names are netifd's (no `/`): safe in a path.
-        mwan3_offline: dump
-            .interfaces
-            .iter()
-            .filter(|i| !i.name.contains('/') && state::mwan3_offline(&i.name))
-            .map(|i| i.name.clone())
-            .collect(),
+        // Only the groups' candidates, and only where mwan3track runs at all: a dump of
+        // hundreds of interfaces costs no file lookups. Names with `/` are no interface's.
+        mwan3_offline: match Path::new(state::MWAN3TRACK_DIR).is_dir() {
+            false => Vec::new(),
+            true => dump
+                .interfaces
+                .iter()
+                .filter(|i| {
+                    let candidate = config
+                        .groups
+                        .iter()
+                        .any(|g| g.wants(&i.name, i.proto.as_deref()));
+                    candidate && !i.name.contains('/') && state::mwan3_offline(&i.name)
+                })
+                .map(|i| i.name.clone())
+                .collect(),
+        },
     };
     health
         .tracked

@@ -907,17 +907,6 @@ fn resilient_a_removed_device_leaves_no_orphans() {
     );
 }
 
-/// `ecmp-hotplug watch` in the background, killed on drop.
-/// Waits up to `bound` for `done`; returns how long it took, or panics with `what`.
-fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 #[test]
 fn resilient_carrier_loss_is_healed_by_watch_without_an_event() {
     let Some(r) = router("watch", 2) else {

@@ -14,7 +14,7 @@
 mod common;
 
 use std::fs;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -46,48 +46,38 @@ fn members(r: &Router) -> Vec<String> {
     r.legs("-6", "2000::/3").into_iter().map(|l| l.0).collect()
 }
 
-/// Waits up to `bound` for `done`; how long it took, or a panic naming `what`.
-fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 /// The uplink each of `flows` LAN connections to the server leaves by (the kernel's own
 /// choice, `ip route get` with the five-tuple), in order.
 fn egress(r: &Router, flows: usize) -> Vec<String> {
-    let batch: String = (0..flows)
+    let queries: Vec<String> = (0..flows)
         .map(|f| {
             format!(
-                "route get {SERVER} from fd00:1::2 iif lan ipproto udp sport {} dport 5000\n",
+                "{SERVER} from fd00:1::2 iif lan ipproto udp sport {} dport 5000",
                 20000 + f
             )
         })
         .collect();
-    let mut child = Command::new("ip")
-        .args(["-n", &r.ns, "-6", "-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(batch.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let devs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(" dev ").nth(1))
-        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
-        .collect();
-    assert_eq!(devs.len(), flows);
-    devs
+    r.route_get(&queries)
+}
+
+/// The server's UDP and TCP echo on port 5000 (tests/support/flows.py), logging to `log`.
+fn serve(n: &Nat66) -> Killed {
+    let log = n.r.path("server.log");
+    Killed(
+        Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `watch` with its log, once every uplink is a member.
+fn watching(n: &Nat66) -> Watch {
+    let watch = Watch::start_logging(&n.r);
+    let all: Vec<String> = (1..=n.isps.len()).map(|i| format!("wan{i}")).collect();
+    within(Duration::from_secs(5), "every uplink a member", || {
+        members(&n.r) == all
+    });
+    watch
 }
 
 /// The shipped defaults (interval 5, timeout 2, down 3, up 3) promise: offline within
@@ -99,10 +89,7 @@ fn tracking_a_dead_upstream_leaves_within_the_defaults_bound_and_no_other_flow_m
     let Some(n) = nat66("dead", 3, false, "") else {
         return;
     };
-    let _watch = Watch::start_logging(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let _watch = watching(&n);
     let before = egress(&n.r, 400);
     n.upstream(2, false);
     let left = within(Duration::from_secs(18), "wan2 leaves", || {
@@ -157,15 +144,8 @@ fn udp_through_a_dying_uplink(
     let timers = format!("{FAST}\toption flush_conntrack '{}'\n", u8::from(flush));
     let n = nat66(tag, 3, snat, &timers)?;
     let log = n.r.path("server.log");
-    let _server = Killed(
-        Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
-            .spawn()
-            .unwrap(),
-    );
-    let _watch = Watch::start_logging(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let _server = serve(&n);
+    let _watch = watching(&n);
     let flows: u32 = 24;
     let _senders: Vec<Killed> = (0..flows)
         .map(|f| {
@@ -327,16 +307,8 @@ fn tracking_a_conntrack_flush_touches_no_connection_of_another_uplink() {
     let Some(n) = nat66("tcp", 3, true, FAST) else {
         return;
     };
-    let log = n.r.path("server.log");
-    let _server = Killed(
-        Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
-            .spawn()
-            .unwrap(),
-    );
-    let _watch = Watch::start_logging(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let _server = serve(&n);
+    let _watch = watching(&n);
     let events = fs::File::create(n.r.path("destroy.log")).unwrap();
     let monitor = Killed(
         Nat66::in_ns(&n.r.ns, &["conntrack", "-E", "-e", "DESTROY", "-p", "tcp"])
@@ -393,10 +365,7 @@ fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() 
     let Some(n) = nat66("failopen", 3, false, FAST) else {
         return;
     };
-    let _watch = Watch::start_logging(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let _watch = watching(&n);
     // All at once: no round condemns anyone, not even for one round.
     for i in 1..=3 {
         n.upstream(i, false);
@@ -448,10 +417,7 @@ fn tracking_probes_leave_by_their_own_uplink_even_an_offline_one() {
     let Some(n) = nat66("path", 3, false, FAST) else {
         return;
     };
-    let _watch = Watch::start(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let _watch = watching(&n);
     n.upstream(2, false);
     within(Duration::from_secs(6), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
@@ -534,10 +500,7 @@ fn tracking_hotplug_runs_honour_watch_and_a_new_session_starts_online() {
     let Some(n) = nat66("honour", 3, false, FAST) else {
         return;
     };
-    let mut watch = Watch::start_logging(&n.r);
-    within(Duration::from_secs(5), "three members", || {
-        members(&n.r) == ["wan1", "wan2", "wan3"]
-    });
+    let mut watch = watching(&n);
     n.upstream(2, false);
     within(Duration::from_secs(6), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]

@@ -348,35 +348,37 @@ impl Router {
 
     /// The uplink each of `flows` L4 flows into 2000::/3 leaves by, per `ip route get`.
     pub fn egress(&self, flows: usize) -> Vec<String> {
-        let batch: String = (0..flows)
-            .map(|f| {
-                format!(
-                    "route get 2001:db8:{:x}::1 ipproto tcp sport {} dport 443\n",
-                    f % 7,
-                    1024 + f
-                )
-            })
-            .collect();
-        let mut child = Command::new("ip")
-            .args(["-n", &self.ns, "-6", "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        self.route_get(
+            &(0..flows)
+                .map(|f| {
+                    format!(
+                        "2001:db8:{:x}::1 ipproto tcp sport {} dport 443",
+                        f % 7,
+                        1024 + f
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The device `ip -6 route get QUERY` answers for each of `queries`, in order, from one
+    /// `ip -batch`.
+    pub fn route_get(&self, queries: &[String]) -> Vec<String> {
+        let batch: String = queries.iter().map(|q| format!("route get {q}\n")).collect();
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &self.ns, "-6", "-batch", "-"]);
+        let out = with_stdin(&mut cmd, &batch);
         let devs: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.split(" dev ").nth(1))
             .map(|rest| rest.split_whitespace().next().unwrap().to_string())
             .collect();
-        assert_eq!(devs.len(), flows, "route get answered {} flows", devs.len());
+        assert_eq!(
+            devs.len(),
+            queries.len(),
+            "route get answered {} of them",
+            devs.len()
+        );
         devs
     }
 
@@ -529,19 +531,38 @@ pub fn ip_in(ns: &str, args: &[&str]) -> String {
 
 /// In namespace `ns`: an nft script.
 pub fn nft_in(ns: &str, script: &str) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
+    let out = with_stdin(
+        Command::new("ip").args(["netns", "exec", ns, "nft", "-f", "-"]),
+        script,
+    );
+    assert!(out.status.success(), "nft in {ns}: {script}");
+}
+
+/// Runs `cmd` with `input` on its stdin; its output.
+pub fn with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(script.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success(), "nft in {ns}: {script}");
+    child.wait_with_output().unwrap()
+}
+
+/// Waits up to `bound` for `done`; returns how long it took, or panics with `what`.
+pub fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
 }
 
 impl Nat66 {

@@ -8,9 +8,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 ns=ecmp-bench-$$
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 [ "$(id -u)" = 0 ] || { echo "make bench needs root (network namespaces)" >&2; exit 1; }
-if ! command -v iperf3 >/dev/null; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
-fi
+for tool in iperf3 nft:nftables conntrack; do
+	command -v "${tool%%:*}" >/dev/null ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool##*:}" >/dev/null
+done
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 for i in $(seq 1 64); do
@@ -18,4 +19,7 @@ for i in $(seq 1 64); do
 	ip -n "$ns" link set "wan$i" up
 	ip -n "$ns" link set "isp$i" up
 done
-ip netns exec "$ns" python3 "$repo/tests/support/bench.py" "${BENCH_BIN:-$repo/target/release/ecmp-hotplug}"
+bin=${BENCH_BIN:-$repo/target/release/ecmp-hotplug}
+ip netns exec "$ns" python3 "$repo/tests/support/bench.py" "$bin"
+# Tracking: namespaces of its own (a NAT66 network per measurement).
+python3 "$repo/tests/support/bench_tracking.py" "$bin"

@@ -76,13 +76,13 @@ class Net:
             ip(isp, "addr", "add", "2001:db8:%d::1/64" % i, "dev", "peer", "nodad")
             ip(isp, "link", "set", "peer", "up")
             ip(isp, "link", "add", "srv", "type", "veth", "peer", "name", "isp%d" % i, "netns", self.srv)
-            ip(isp, "addr", "add", "2001:db8:f%x::1/64" % i, "dev", "srv", "nodad")
+            ip(isp, "addr", "add", "2001:db8:10%02x::1/64" % i, "dev", "srv", "nodad")
             ip(isp, "link", "set", "srv", "up")
             for a in (SERVER, SERVER2):
-                ip(isp, "-6", "route", "add", a, "via", "2001:db8:f%x::2" % i)
-            ip(self.srv, "addr", "add", "2001:db8:f%x::2/64" % i, "dev", "isp%d" % i, "nodad")
+                ip(isp, "-6", "route", "add", a, "via", "2001:db8:10%02x::2" % i)
+            ip(self.srv, "addr", "add", "2001:db8:10%02x::2/64" % i, "dev", "isp%d" % i, "nodad")
             ip(self.srv, "link", "set", "isp%d" % i, "up")
-            ip(self.srv, "-6", "route", "add", "2001:db8:%d::/64" % i, "via", "2001:db8:f%x::1" % i)
+            ip(self.srv, "-6", "route", "add", "2001:db8:%d::/64" % i, "via", "2001:db8:10%02x::1" % i)
             nft(isp, 'table ip6 bcp38 { chain c { type filter hook forward priority 0\n'
                      'iifname "peer" ip6 saddr != 2001:db8:%d::/64 drop\n}\n}\n' % i)
         nft(self.r, 'table ip6 nat { chain post { type nat hook postrouting priority srcnat\n'
@@ -275,17 +275,25 @@ def conntrack_cleanup(trials):
 
 
 def main():
+    only = os.environ.get("BENCH_ONLY", "detection false footprint conntrack").split()
     print("\n## Tracking (issue 11)\n")
-    print("Detection and recovery, 3 uplinks, one ISP stops forwarding and starts again:")
-    detection("defaults (5 s, 2 s, 3/3)", "", 5, 2 if QUICK else 5)
-    detection("interval 1, timeout 1", "\toption interval '1'\n\toption timeout '1'\n", 1, 3 if QUICK else 10)
-    print("\nFalse offline under 20% random ICMPv6 loss at one ISP (each way), interval 1:")
-    false_offline(30 if QUICK else 180)
-    print("\nwatch with tracking at the default interval, CPU from the kernel's schedstat, memory from status:")
-    footprint(4, 20 if QUICK else 60)
-    footprint(16, 20 if QUICK else 60)
-    print("\nConntrack cleanup, 10,000 UDP entries over 4 uplinks, wan4 taken out (mwan3track offline):")
-    conntrack_cleanup(2 if QUICK else 5)
+    if "detection" in only:
+        print("Detection and recovery, 3 uplinks, one ISP stops forwarding and starts again:")
+        detection("defaults (5 s, 2 s, 3/3)", "", 5, 2 if QUICK else 5)
+        detection("interval 1, timeout 1", "\toption interval '1'\n\toption timeout '1'\n", 1,
+                  3 if QUICK else 10)
+    if "false" in only:
+        print("\nFalse offline under 20% random ICMPv6 loss at one ISP (each way), interval 1:")
+        false_offline(30 if QUICK else 180)
+    if "footprint" in only:
+        print("\nwatch with tracking at the default interval, CPU from the kernel's schedstat,"
+              " memory from /proc/PID/status:")
+        footprint(4, 20 if QUICK else 60)
+        footprint(16, 20 if QUICK else 60)
+    if "conntrack" in only:
+        print("\nConntrack cleanup, 10,000 UDP entries over 4 uplinks, wan4 taken out"
+              " (mwan3track offline):")
+        conntrack_cleanup(2 if QUICK else 5)
 
 
 if __name__ == "__main__":
