@@ -2186,4 +2186,244 @@ mod tests {
             );
         }
     }
+
+    /// A tracking group over wan6 (eth1, index 2), wanb_6 (eth2, 3) and wanc_6 (eth3, 6),
+    /// each with its address; `untracked` opted out.
+    fn tracked(untracked: &[&str]) -> (Config, Dump) {
+        let mut g = group("v6", "2000::/3", &["dhcpv6"], &[]);
+        g.track = Some(crate::config::Track {
+            ips: vec!["2001:db8:ff::1".parse().unwrap()],
+            ..crate::config::TRACK
+        });
+        let mut cfg = config(vec![g], &[]);
+        cfg.untracked = untracked.iter().map(|s| s.to_string()).collect();
+        let with_address = |name: &str, dev: &str, n: u8| {
+            v6_iface(name, dev, &format!("fe80::{n}")).replacen(
+                "\"route\"",
+                &format!(
+                    "\"ipv6-address\":[{{\"address\":\"2001:db8:{n}::2\",\"mask\":64}}],\"route\""
+                ),
+                1,
+            )
+        };
+        let d = dump(
+            &[
+                with_address("wan6", "eth1", 1),
+                with_address("wanb_6", "eth2", 2),
+                with_address("wanc_6", "eth3", 3),
+            ]
+            .join(","),
+        );
+        (cfg, d)
+    }
+
+    fn record(interface: &str, device: u32, online: bool, fails: u32) -> crate::track::Record {
+        crate::track::Record {
+            group: "v6".into(),
+            interface: interface.into(),
+            device,
+            uptime: 60,
+            online,
+            fails,
+            passes: 0,
+            last_round: 1,
+            targets: vec![crate::track::Target {
+                ip: "2001:db8:ff::1".parse().unwrap(),
+                sent: 2,
+                received: 0,
+                rtt_us: None,
+            }],
+        }
+    }
+
+    fn plan_with(health: &Health) -> (Vec<String>, Vec<(String, String)>, bool) {
+        let (cfg, d) = tracked(&[]);
+        let desired = super::desired(&d, &cfg, &links(), false, health);
+        let g = &desired[0];
+        (
+            g.members.iter().map(|m| m.interface.clone()).collect(),
+            g.skipped
+                .iter()
+                .map(|s| (s.interface.clone(), s.reason.to_string()))
+                .collect(),
+            g.fail_open,
+        )
+    }
+
+    #[test]
+    fn tracking_verdicts_take_members_out_and_fail_open_keeps_them_all() {
+        let none = Health::default();
+        let (members, skipped, fail_open) = plan_with(&none);
+        assert_eq!(members, ["wan6", "wanb_6", "wanc_6"]);
+        assert!(skipped.is_empty() && !fail_open);
+        // Offline by tracking: out, with the reason status shows.
+        let h = Health {
+            tracked: vec![record("wanb_6", 3, false, 3)],
+            ..Health::default()
+        };
+        let (members, skipped, _) = plan_with(&h);
+        assert_eq!(members, ["wan6", "wanc_6"]);
+        assert_eq!(
+            skipped,
+            [(
+                "wanb_6".to_string(),
+                "offline: 0 of 1 targets answered for 3 rounds".to_string()
+            )]
+        );
+        // A record of another device is an earlier session's: ignored.
+        let h = Health {
+            tracked: vec![record("wanb_6", 9, false, 3)],
+            ..Health::default()
+        };
+        assert_eq!(plan_with(&h).0.len(), 3);
+        // mwan3track's offline too.
+        let h = Health {
+            mwan3_offline: vec!["wan6".into()],
+            ..Health::default()
+        };
+        let (members, skipped, _) = plan_with(&h);
+        assert_eq!(members, ["wanb_6", "wanc_6"]);
+        assert_eq!(skipped[0].1, "offline according to mwan3track");
+        // Held (down failed rounds, all of them everyone's) stays in.
+        let h = Health {
+            tracked: vec![record("wan6", 2, true, 3), record("wanb_6", 3, true, 3)],
+            ..Health::default()
+        };
+        assert_eq!(
+            plan_with(&h),
+            (
+                vec!["wan6".into(), "wanb_6".into(), "wanc_6".into()],
+                vec![],
+                false
+            )
+        );
+        // Every member offline or held: all kept, and said so.
+        let h = Health {
+            tracked: vec![record("wan6", 2, false, 9), record("wanb_6", 3, true, 3)],
+            mwan3_offline: vec!["wanc_6".into()],
+        };
+        let (members, skipped, fail_open) = plan_with(&h);
+        assert_eq!(members.len(), 3);
+        assert!(skipped.is_empty() && fail_open);
+    }
+
+    #[test]
+    fn every_tracked_uplink_gets_a_probe_path_and_only_those() {
+        let h = Health {
+            tracked: vec![record("wanb_6", 3, false, 3)],
+            ..Health::default()
+        };
+        let (cfg, d) = tracked(&["wanc_6"]);
+        let desired = super::desired(&d, &cfg, &links(), false, &h);
+        // The offline one is probed (to come back), the opted-out one is not.
+        let tracked: Vec<&str> = desired[0]
+            .tracked
+            .iter()
+            .map(|m| m.interface.as_str())
+            .collect();
+        assert_eq!(tracked, ["wan6", "wanb_6"]);
+        assert_eq!(
+            desired[0].tracked[1].addresses,
+            ["2001:db8:2::2".parse::<IpAddr>().unwrap()]
+        );
+        let paths = probe_paths(&desired);
+        let tables: Vec<u32> = paths.routes.iter().map(|r| r.key.table).collect();
+        assert_eq!(tables, [probe_mark(2), probe_mark(3)]);
+        assert_eq!(paths.routes[1].key.dst, Prefix::any(Family::V6));
+        assert_eq!(paths.routes[1].nexthops, [nh(3, Some("fe80::2"), 1)]);
+        assert_eq!(
+            paths.rules[1],
+            Rule {
+                family: Family::V6,
+                priority: PROBE_PRIORITY,
+                mark: 0xEC00_0003,
+                table: 0xEC00_0003,
+                protocol: PROTOCOL,
+            }
+        );
+        // Reconciled like routes: missing ones written, ours no path wants removed, someone
+        // else's left alone.
+        let stale = Rule {
+            mark: 0xEC00_0007,
+            table: 0xEC00_0007,
+            ..paths.rules[0].clone()
+        };
+        let foreign = Rule {
+            protocol: 4,
+            ..stale.clone()
+        };
+        let rules = [paths.rules[0].clone(), stale.clone(), foreign];
+        let installed = Installed {
+            routes: &[],
+            objects: &[],
+            rules: &rules,
+        };
+        let c = super::changes(&desired, &paths, &installed, &[]);
+        let rule_changes: Vec<&Change> = c
+            .changes
+            .iter()
+            .filter(|c| matches!(c, Change::WriteRule(_) | Change::DeleteRule(_)))
+            .collect();
+        assert_eq!(
+            rule_changes,
+            [
+                &Change::WriteRule(paths.rules[1].clone()),
+                &Change::DeleteRule(stale)
+            ]
+        );
+        assert_eq!(
+            c.changes
+                .iter()
+                .filter(|c| c.group() == Some(PROBES))
+                .count(),
+            2
+        );
+        // No tracking, no paths: flush-like plans remove them all.
+        let c = super::changes(&[], &Paths::default(), &installed, &[]);
+        assert_eq!(
+            c.changes
+                .iter()
+                .filter(|c| matches!(c, Change::DeleteRule(_)))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_member_that_leaves_with_its_addresses_takes_its_translated_connections() {
+        let offline = Health {
+            tracked: vec![record("wanb_6", 3, false, 3)],
+            ..Health::default()
+        };
+        let (mut cfg, d) = tracked(&[]);
+        // What the kernel has: the multipath route over all three.
+        let all = super::desired(&d, &cfg, &links(), false, &Health::default());
+        let installed = vec![all[0].route.clone()];
+        let conntrack = |cfg: &Config, h: &Health| -> Vec<Change> {
+            let desired = super::desired(&d, cfg, &links(), false, h);
+            let inst = Installed {
+                routes: &installed,
+                objects: &[],
+                rules: &[],
+            };
+            super::changes(&desired, &Paths::default(), &inst, &[])
+                .changes
+                .into_iter()
+                .filter(|c| matches!(c, Change::Conntrack { .. }))
+                .collect()
+        };
+        assert_eq!(
+            conntrack(&cfg, &offline),
+            [Change::Conntrack {
+                group: "v6".into(),
+                interface: "wanb_6".into(),
+                family: Family::V6,
+                addresses: vec!["2001:db8:2::2".parse().unwrap()],
+            }]
+        );
+        // Nobody left: nothing to delete; and a group that doesn't flush never does.
+        assert_eq!(conntrack(&cfg, &Health::default()), []);
+        cfg.groups[0].flush_conntrack = false;
+        assert_eq!(conntrack(&cfg, &offline), []);
+    }
 }
