@@ -177,6 +177,24 @@ fn udp_through_a_dying_uplink(
             .collect()
     };
     let text = lines();
+    // Spread over every uplink, each flow arriving with the address of the uplink the
+    // kernel routes it by.
+    let by_kernel = n.r.route_get(
+        &(30000..30000 + flows)
+            .map(|p| format!("{SERVER} from fd00:1::2 iif lan ipproto udp sport {p} dport 5000"))
+            .collect::<Vec<_>>(),
+    );
+    for (p, dev) in (30000..30000 + flows).zip(&by_kernel) {
+        let source = from(&text, p).last().unwrap().1.clone();
+        assert_eq!(
+            source,
+            format!("2001:db8:{}::2", &dev[3..]),
+            "flow {p} by {dev}"
+        );
+    }
+    for i in 1..=3 {
+        assert!(by_kernel.contains(&format!("wan{i}")), "{by_kernel:?}");
+    }
     let on_wan2: Vec<u32> = (30000..30000 + flows)
         .filter(|&p| {
             from(&text, p)
