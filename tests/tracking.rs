@@ -177,24 +177,15 @@ fn udp_through_a_dying_uplink(
             .collect()
     };
     let text = lines();
-    // Spread over every uplink, each flow arriving with the address of the uplink the
-    // kernel routes it by.
-    let by_kernel = n.r.route_get(
-        &(30000..30000 + flows)
-            .map(|p| format!("{SERVER} from fd00:1::2 iif lan ipproto udp sport {p} dport 5000"))
-            .collect::<Vec<_>>(),
+    // Spread over every uplink, each flow arriving with its uplink's own address: an ISP
+    // forwards only its own prefix (BCP 38), so arriving is proof of that.
+    let sources: std::collections::BTreeSet<String> = (30000..30000 + flows)
+        .map(|p| from(&text, p).last().unwrap().1.clone())
+        .collect();
+    assert_eq!(
+        sources.into_iter().collect::<Vec<_>>(),
+        ["2001:db8:1::2", "2001:db8:2::2", "2001:db8:3::2"]
     );
-    for (p, dev) in (30000..30000 + flows).zip(&by_kernel) {
-        let source = from(&text, p).last().unwrap().1.clone();
-        assert_eq!(
-            source,
-            format!("2001:db8:{}::2", &dev[3..]),
-            "flow {p} by {dev}"
-        );
-    }
-    for i in 1..=3 {
-        assert!(by_kernel.contains(&format!("wan{i}")), "{by_kernel:?}");
-    }
     let on_wan2: Vec<u32> = (30000..30000 + flows)
         .filter(|&p| {
             from(&text, p)
