@@ -190,7 +190,8 @@ struct Snapshot {
     installed: Vec<Route>,
     /// `None`: the kernel has no nexthop objects.
     objects: Option<Vec<Object>>,
-    rules: Vec<Rule>,
+    /// `None`: rules can't be read here (`Kernel::rules`).
+    rules: Option<Vec<Rule>>,
     dump: Dump,
     health: Health,
     /// Whether a running `watch` published tracking records (`health.tracked`).
@@ -206,7 +207,7 @@ impl Snapshot {
         Installed {
             routes: &self.installed,
             objects: self.objects(),
-            rules: &self.rules,
+            rules: self.rules.as_deref(),
         }
     }
 }
@@ -491,7 +492,7 @@ fn flush(opts: &Options) -> Result<(), Error> {
     let installed = Installed {
         routes: &installed,
         objects: &objects,
-        rules: &rules,
+        rules: rules.as_deref(),
     };
     let changes = plan::changes(&[], &Paths::default(), &installed, &[]);
     execute(&mut kernel, &changes, &links, opts.dry_run)

@@ -932,14 +932,17 @@ pub fn changes(
         }
     }
     out.changes.extend(routes);
-    let new_rules = paths.rules.iter().filter(|r| !rules.contains(r));
-    out.changes
-        .extend(new_rules.cloned().map(Change::WriteRule));
-    let stale_rules = rules
-        .iter()
-        .filter(|r| r.is_owned() && !paths.rules.contains(r));
-    out.changes
-        .extend(stale_rules.cloned().map(Change::DeleteRule));
+    // Where rules can't be read, none are written: the probes then go by the main table.
+    if let Some(rules) = rules {
+        let new_rules = paths.rules.iter().filter(|r| !rules.contains(r));
+        out.changes
+            .extend(new_rules.cloned().map(Change::WriteRule));
+        let stale_rules = rules
+            .iter()
+            .filter(|r| r.is_owned() && !paths.rules.contains(r));
+        out.changes
+            .extend(stale_rules.cloned().map(Change::DeleteRule));
+    }
     out.changes.extend(deletes);
     out.changes
         .extend(stale_objects(desired, installed, objects, &held));
@@ -963,7 +966,8 @@ pub const PROBE_PRIORITY: u32 = 100;
 pub struct Installed<'k> {
     pub routes: &'k [Route],
     pub objects: &'k [Object],
-    pub rules: &'k [Rule],
+    /// `None`: this kernel's rules can't be read (`Kernel::rules`).
+    pub rules: Option<&'k [Rule]>,
 }
 
 /// The routes and rules that make each tracked uplink's probes leave by it: for each device
@@ -1150,7 +1154,7 @@ mod tests {
         let installed = Installed {
             routes,
             objects,
-            rules: &[],
+            rules: Some(&[]),
         };
         super::changes(desired, &Paths::default(), &installed, settings)
     }
@@ -2356,7 +2360,7 @@ mod tests {
         let installed = Installed {
             routes: &[],
             objects: &[],
-            rules: &rules,
+            rules: Some(&rules),
         };
         let c = super::changes(&desired, &paths, &installed, &[]);
         let rule_changes: Vec<&Change> = c
@@ -2378,6 +2382,13 @@ mod tests {
                 .count(),
             2
         );
+        // Where rules can't be read (no multiple tables, qemu-user), none are written.
+        let blind = Installed {
+            rules: None,
+            ..installed
+        };
+        let c = super::changes(&desired, &paths, &blind, &[]);
+        assert!(!c.changes.iter().any(|c| matches!(c, Change::WriteRule(_))));
         // No tracking, no paths: flush-like plans remove them all.
         let c = super::changes(&[], &Paths::default(), &installed, &[]);
         assert_eq!(
@@ -2404,7 +2415,7 @@ mod tests {
             let inst = Installed {
                 routes: &installed,
                 objects: &[],
-                rules: &[],
+                rules: Some(&[]),
             };
             super::changes(&desired, &Paths::default(), &inst, &[])
                 .changes

@@ -24,6 +24,7 @@ use crate::route::{self, Links, Object, PROTOCOL, Route, Rule};
 // Per architecture: MIPS numbers errnos its own way (EOPNOTSUPP is 122 there, 95 on x86).
 const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
 const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
+const EAFNOSUPPORT: i32 = nix::errno::Errno::EAFNOSUPPORT as i32;
 use uapi::*;
 use wire::Header;
 
@@ -154,11 +155,20 @@ impl Kernel {
         self.request(&nexthop::del_request(id, seq), seq)
     }
 
-    /// Every policy rule with a fwmark that looks up a table, of both families.
-    pub fn rules(&mut self) -> Result<Vec<Rule>, KernelError> {
-        let mut rules = self.dump(rule::dump_v4, RTM_NEWRULE, rule::rule)?;
-        rules.extend(self.dump(rule::dump_v6, RTM_NEWRULE, rule::rule)?);
-        Ok(rules)
+    /// Every policy rule with a fwmark that looks up a table, of both families; `None` where
+    /// rules can't be read (a kernel without multiple tables, or qemu-user, which translates
+    /// no rule messages: `EOPNOTSUPP`, `EAFNOSUPPORT`).
+    pub fn rules(&mut self) -> Result<Option<Vec<Rule>>, KernelError> {
+        let mut read = || -> Result<Vec<Rule>, KernelError> {
+            let mut rules = self.dump(rule::dump_v4, RTM_NEWRULE, rule::rule)?;
+            rules.extend(self.dump(rule::dump_v6, RTM_NEWRULE, rule::rule)?);
+            Ok(rules)
+        };
+        match read() {
+            Ok(rules) => Ok(Some(rules)),
+            Err(e) if e.errno == EOPNOTSUPP || e.errno == EAFNOSUPPORT => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds `rule` (an identical one already there is refused: `EEXIST`).
