@@ -19,9 +19,15 @@ fuzz_target!(|data: &[u8]| {
                 carrier: index % 2 == 0,
             });
         }
+        let installed = plan::Installed {
+            routes: &[],
+            objects: &[],
+            rules: Some(&[]),
+        };
         for resilient in [false, true] {
-            let desired = plan::desired(&dump, &config, &links, resilient);
-            let _ = plan::changes(&desired, &[], &[], &[]);
+            let desired = plan::desired(&dump, &config, &links, resilient, &plan::Health::default());
+            let paths = plan::probe_paths(&desired);
+            let _ = plan::changes(&desired, &paths, &installed, &[]);
         }
     }
 });
