@@ -14,7 +14,7 @@ use log::{debug, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::netlink::{Conntrack, Kernel, KernelError};
 use crate::plan::{self, Changes, Desired, Health, Hint, Installed, Paths, Resilience};
 use crate::route::{Family, Links, Object, ProtocolName, Route, Rule, Sysctl};
@@ -121,8 +121,8 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         _ => Vec::new(),
     };
     // A new session starts online, whatever tracking said of the last one.
-    let fresh = match (&event.interface, event.raw_action.as_str()) {
-        (Some(interface), "ifup") => Some(interface.as_str()),
+    let fresh = match (&event.interface, &event.action) {
+        (Some(interface), Action::Ifup) => Some(interface.as_str()),
         _ => None,
     };
     reconcile(opts, &hints, fresh, &mut None)

@@ -74,7 +74,7 @@ impl Seen {
 
 /// How long `watch` lets a burst of events (a carrier flap sends several) settle before it
 /// reconciles once for all of them.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
 /// default route on a device of a group's candidates appears, changes or goes away, someone
