@@ -53,6 +53,15 @@ impl Record {
         device != self.device || uptime < self.uptime
     }
 
+    /// Starts the record anew for a new session on `device`: online, no rounds in a row.
+    pub fn renew(&mut self, device: u32, uptime: u64) {
+        self.device = device;
+        self.uptime = uptime;
+        self.online = true;
+        self.fails = 0;
+        self.passes = 0;
+    }
+
     /// How many targets answered in the last round.
     pub fn answered(&self) -> u32 {
         self.targets.iter().filter(|t| t.received > 0).count() as u32
@@ -161,13 +170,7 @@ pub fn judge(
             _ => r.verdict(track.down),
         };
         if r.new_session(p.device, p.uptime) {
-            *r = Record {
-                device: p.device,
-                online: true,
-                fails: 0,
-                passes: 0,
-                ..r.clone()
-            };
+            r.renew(p.device, p.uptime);
         }
         if pass {
             r.passes = r.passes.saturating_add(1);

@@ -253,14 +253,7 @@ impl Tracker {
                 None => false,
                 Some(u) if r.new_session(u.ifindex, u.uptime) => {
                     renewed |= !r.online || r.fails > 0;
-                    *r = Record {
-                        device: u.ifindex,
-                        uptime: u.uptime,
-                        online: true,
-                        fails: 0,
-                        passes: 0,
-                        ..r.clone()
-                    };
+                    r.renew(u.ifindex, u.uptime);
                     true
                 }
                 Some(_) => true,
