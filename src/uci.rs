@@ -51,6 +51,9 @@ impl Value {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// libuci's line (`pctx->line`: lines read that ended in a newline, so an error on a last
+    /// line without one names the line before it, and a file without any newline line 0); for
+    /// an unterminated quote, the line where it opened.
     pub line: usize,
     /// libuci's reason, as `uci` prints it ("Parse error (too many arguments) at line 3").
     pub message: &'static str,
@@ -68,7 +71,8 @@ pub fn parse(file: &[u8]) -> Result<Vec<Section>, SyntaxError> {
         file,
         at: 0,
         eof: false,
-        buf: vec![0; LINEBUF],
+        buf: Vec::new(),
+        size: LINEBUF,
         filled: 0,
         pos: 0,
         lines: 0,
@@ -89,10 +93,12 @@ pub fn parse(file: &[u8]) -> Result<Vec<Section>, SyntaxError> {
 /// libuci's first line buffer; it doubles as lines need (the size decides how `fgets` splits
 /// a line, which shows where a NUL byte sits in one).
 const LINEBUF: usize = 32;
-/// Where this stops doubling it and fails as libuci does when realloc fails. libuci's limit is
-/// the router's memory; 1 MiB is far past any line a config of this tool has (a few dozen
-/// bytes), and reached only by files libuci itself handles by doubling towards exhaustion.
-const MAX_LINEBUF: usize = 1 << 20;
+/// Where libuci's doubling fails: `uci_realloc` throws `UCI_ERR_MEM` when realloc can't have
+/// the block. On every 32-bit router (MIPS32 and ARMv7 give a process 2 GiB of addresses, less
+/// what is mapped) no 2 GiB block exists, so that is the size no router's libuci reaches; one
+/// with little memory fails earlier, at a size that depends on its RAM. Here the size is only
+/// a number: what is stored is the bytes `fgets` wrote, never more than the file.
+const MAX_LINEBUF: usize = 1 << 31;
 
 /// The C locale's `isspace`, which libuci's word splitting uses.
 fn isspace(c: u8) -> bool {
@@ -123,8 +129,11 @@ struct Parser<'a> {
     at: usize,
     /// `feof`: a read hit the end of the file.
     eof: bool,
-    /// The line buffer, `bufsz` bytes; what lies past the line's NUL is never read.
+    /// The line buffer's bytes as far as they were ever written; what lies past the line's
+    /// NUL is never read.
     buf: Vec<u8>,
+    /// `bufsz`, the size libuci has allocated, which bounds each `fgets`.
+    size: usize,
     /// `buf_filled`: the end of what `uci_getln` read.
     filled: usize,
     pos: usize,
@@ -133,7 +142,7 @@ struct Parser<'a> {
     sections: Vec<Section>,
     /// The section options go to.
     current: Option<usize>,
-    /// `n_section`, for anonymous section names.
+    /// `n_section`: sections allocated so far, named or not (`uci_alloc_section`).
     counter: u32,
 }
 
@@ -143,6 +152,12 @@ impl Parser<'_> {
     }
 
     fn set(&mut self, i: usize, c: u8) {
+        if i >= self.size {
+            return;
+        }
+        if i >= self.buf.len() {
+            self.buf.resize(i + 1, 0);
+        }
         if let Some(b) = self.buf.get_mut(i) {
             *b = c;
         }
@@ -165,7 +180,7 @@ impl Parser<'_> {
 
     fn error<T>(&self, message: &'static str) -> Result<T, SyntaxError> {
         Err(SyntaxError {
-            line: self.line(),
+            line: self.lines,
             message,
         })
     }
@@ -175,11 +190,10 @@ impl Parser<'_> {
     /// dozen of those lines exhaust memory: libuci then fails the load (`UCI_ERR_MEM`), and so
     /// does this, at `MAX_LINEBUF`.
     fn grow(&mut self) -> Result<(), SyntaxError> {
-        let size = self.buf.len() * 2;
-        if size > MAX_LINEBUF {
+        self.size *= 2;
+        if self.size > MAX_LINEBUF {
             return self.error("Out of memory");
         }
-        self.buf.resize(size, 0);
         Ok(())
     }
 
@@ -205,13 +219,13 @@ impl Parser<'_> {
 
     /// `uci_getln`: reads the next line into the buffer at `offset`.
     fn getln(&mut self, offset: usize) -> Result<(), SyntaxError> {
-        if offset + 1 >= self.buf.len() {
+        if offset + 1 >= self.size {
             self.grow()?;
         }
         let mut ofs = offset;
         loop {
             self.set(ofs, 0);
-            let size = self.buf.len().saturating_sub(ofs);
+            let size = self.size.saturating_sub(ofs);
             if !self.fgets(ofs, size) || self.byte(ofs) == 0 {
                 return Ok(());
             }
@@ -253,6 +267,8 @@ impl Parser<'_> {
 
     /// `parse_single_quote` / `parse_double_quote`; only double quotes take backslashes.
     fn quoted(&mut self, quote: u8, target: &mut usize) -> Result<(), SyntaxError> {
+        // libuci names the end of the file; a person wants the quote that never closed.
+        let opened = self.line();
         self.pos += 1;
         loop {
             match self.byte(self.pos) {
@@ -264,10 +280,13 @@ impl Parser<'_> {
                     // A quoted value goes on over the next line.
                     self.getln(self.pos)?;
                     if self.byte(self.pos) == 0 {
-                        return self.error(if quote == b'"' {
-                            "EOF with unterminated \""
-                        } else {
-                            "EOF with unterminated '"
+                        return Err(SyntaxError {
+                            line: opened,
+                            message: if quote == b'"' {
+                                "EOF with unterminated \" (it opens on this line)"
+                            } else {
+                                "EOF with unterminated ' (it opens on this line)"
+                            },
                         });
                     }
                 }
@@ -424,11 +443,13 @@ impl Parser<'_> {
         let kind = String::from_utf8_lossy(self.str_at(kind)).into_owned();
         let name = String::from_utf8_lossy(self.str_at(name)).into_owned();
         if name.is_empty() {
-            // uci_add_section: counted once as allocated and once more for its name.
-            self.counter += 2;
+            // uci_add_section: uci_alloc_section counts it (`n_section++`), then
+            // uci_fixup_section names it from that count (`%02x`: three digits past 255) and
+            // a hash of its type (it has no options yet).
+            self.counter += 1;
             let uci_name = format!(
                 "cfg{:02x}{:04x}",
-                self.counter & 0xff,
+                self.counter,
                 djbhash(kind.as_bytes()) % (1 << 16)
             );
             self.sections.push(Section {
@@ -486,13 +507,12 @@ impl Parser<'_> {
             // nothing happens, whatever the option held.
             (_, false) if value.is_empty() => {}
             (Some(i), false) => {
-                // Replaced: freed and allocated anew, at the end of the section.
-                section.options.remove(i);
-                section.options.push(Opt {
-                    name,
-                    value: Value::Single(value),
-                    line,
-                });
+                // uci_set allocates the new option after the old one, then frees the old: it
+                // keeps its place.
+                if let Some(opt) = section.options.get_mut(i) {
+                    opt.value = Value::Single(value);
+                    opt.line = line;
+                }
             }
             (Some(i), true) => {
                 if let Some(opt) = section.options.get_mut(i) {
@@ -757,7 +777,7 @@ mod tests {
             // of its type), and a named `config` with that name continues it.
             (
                 "libuci's generated name",
-                b"config member\noption interface 'wan'\nconfig member 'cfg026fdd'\noption weight '2'\n",
+                b"config member\noption interface 'wan'\nconfig member 'cfg016fdd'\noption weight '2'\n",
                 "weight",
                 Ok(single("2")),
             ),
@@ -778,10 +798,102 @@ mod tests {
             }
         }
         // The generated name made one section of the two.
-        let s = ok(b"config member\noption interface 'wan'\nconfig member 'cfg026fdd'\noption weight '2'\n");
+        let s = ok(b"config member\noption interface 'wan'\nconfig member 'cfg016fdd'\noption weight '2'\n");
         assert_eq!(s.len(), 1, "{s:?}");
         assert_eq!(s[0].name, None);
         assert_eq!(djbhash(b"member") % (1 << 16), 0x6fdd);
+    }
+
+    /// Each case is what the `uci` command built from openwrt/uci (66127cd) printed for the same
+    /// file with `uci -X export` (or its parse error), and names the libuci code that does it.
+    #[test]
+    fn anonymous_names_option_order_buffers_and_lines_as_libuci_has_them() {
+        let sections = |file: &[u8]| -> Vec<(Option<String>, String)> {
+            ok(file).into_iter().map(|s| (s.name, s.uci_name)).collect()
+        };
+        // uci_alloc_section counts every section by one (`n_section++`), named or not, and
+        // uci_fixup_section names an anonymous one from that count: the first is cfg01.
+        assert_eq!(
+            sections(b"config member\nconfig member 'cfg026fdd'\noption weight '2'\n"),
+            [
+                (None, "cfg016fdd".into()),
+                (Some("cfg026fdd".into()), "cfg026fdd".into())
+            ],
+            "the second is a section of its own"
+        );
+        assert_eq!(
+            sections(b"config group 'v6'\nconfig member\nconfig member\n"),
+            [
+                (Some("v6".into()), "v6".into()),
+                (None, "cfg026fdd".into()),
+                (None, "cfg036fdd".into())
+            ],
+            "a named section counts too"
+        );
+        // uci_parse_config (strict): a named `config` of another type at a generated name.
+        let e = parse(b"config member\noption interface 'wan'\nconfig group 'cfg016fdd'\n")
+            .unwrap_err();
+        assert_eq!(
+            (e.line, e.message),
+            (
+                3,
+                "section of different type overwrites prior section with same name"
+            )
+        );
+        // `%02x` of the whole count: three digits past 255 (djbhash("m") % 65536 is b612).
+        let mut many = b"config m\n".repeat(256);
+        many.extend_from_slice(b"config m 'cfg100b612'\noption x 1\n");
+        let s = ok(&many);
+        assert_eq!(s.len(), 256, "the named one continues the 256th");
+        assert_eq!(s[255].uci_name, "cfg100b612");
+        assert_eq!(opt(&s[255], "x"), single("1").as_ref());
+
+        // uci_set allocates a replaced option after the old one and frees the old: it keeps
+        // its first place; uci_add_list turns a string into a list in place.
+        let s = ok(b"config a\noption x 1\noption y 2\noption x 33\nlist z 1\noption z 3\n");
+        let order: Vec<(&str, &Value)> = s[0]
+            .options
+            .iter()
+            .map(|o| (o.name.as_str(), &o.value))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("x", &Value::Single(b"33".to_vec())),
+                ("y", &Value::Single(b"2".to_vec())),
+                ("z", &Value::Single(b"3".to_vec()))
+            ]
+        );
+        assert_eq!(s[0].options[0].line, 4, "the value's own line");
+
+        // uci_getln doubles its buffer as a line needs; libuci reads what realloc gives.
+        let mut nul_lines = b"config a b\n".to_vec();
+        nul_lines.extend_from_slice(&b"#\0\n".repeat(16));
+        nul_lines.extend_from_slice(b"option x 1\n");
+        // Read, not "Out of memory"; each NUL line joins the next, so the comment swallows
+        // the option (libuci's export: `config a 'b'` alone).
+        assert_eq!(opt(&ok(&nul_lines)[0], "x"), None);
+        let mut long = b"config a b\noption x ".to_vec();
+        long.extend(std::iter::repeat_n(b'v', 1_100_000));
+        long.push(b'\n');
+        let s = ok(&long);
+        assert_eq!(opt(&s[0], "x").map(|v| v.items()[0].len()), Some(1_100_000));
+
+        // pctx->line counts the lines read that ended in a newline.
+        for (file, line) in [
+            (&b"config a b\n option x 1 2"[..], 1),
+            (b"config a b option x 1 2", 0),
+            (b"config a b\n option x ab\0junk\n\n\noption y 1 2\n", 4),
+            (b"config a b\n option x 1 2\n", 2),
+        ] {
+            let e = parse(file).unwrap_err();
+            assert_eq!(
+                (e.line, e.message),
+                (line, "too many arguments"),
+                "{:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
     }
 
     #[test]
@@ -801,15 +913,16 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         for (text, line, msg) in [
+            // libuci says line 3 (the end of the file): this names where the quote opened.
             (
                 &b"config a b\n option x 'open\n\n"[..],
-                3,
-                "EOF with unterminated '",
+                2,
+                "EOF with unterminated ' (it opens on this line)",
             ),
             (
                 b"config a b\n option x \"open\n",
                 2,
-                "EOF with unterminated \"",
+                "EOF with unterminated \" (it opens on this line)",
             ),
             (
                 b"\n\n option x 1\n",
@@ -818,7 +931,7 @@ mod tests {
             ),
             (b"config a b\n bogus x 1\n", 2, "invalid command"),
             (b"config a b\n option x 1 2\n", 2, "too many arguments"),
-            (b"config a b\n option x 1 2", 2, "too many arguments"),
+            (b"config a b\n option x 1 2", 1, "too many arguments"),
             (
                 b"config a b\n option x-y 1\n",
                 2,
@@ -829,7 +942,7 @@ mod tests {
             // strtok leaves the newline in a keyword that ends the line.
             (b"config\n", 1, "invalid command"),
             (b"config a\n option\n", 2, "invalid command"),
-            (b"config a\n option", 2, "option without name"),
+            (b"config a\n option", 1, "option without name"),
             (
                 b"config a x\nconfig b x\n",
                 2,
