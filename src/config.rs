@@ -1,9 +1,12 @@
 //! What `/etc/config/ecmp-hotplug` means: validated groups, member weights and globals.
 //!
-//! Every value is checked here, once, and reported with file and line; an unknown option or
-//! section is a warning, never an error, so that a config written for a newer version still
-//! loads. Without a config file the built-in default reproduces the original shell setup.
+//! Every value is checked here, once, and reported with file and line; every error of a file
+//! in one message, so that one edit can mend them all. An unknown option or section is a
+//! warning, never an error, so that a config written for a newer version still loads; so is a
+//! name that can match nothing (one that is no UTF-8, as no interface name is). Without a
+//! config file the built-in default reproduces the original shell setup.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -156,7 +159,8 @@ impl Group {
     }
 }
 
-/// A config that could not be used, with where it went wrong.
+/// A config that could not be used, with where it went wrong: every error of the file, `; `
+/// apart, so that the message stays one line (syslog, LuCI).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
@@ -227,18 +231,26 @@ impl Config {
     /// Parses a config file; `file` names it in messages. Returns the warnings too.
     pub fn parse(bytes: &[u8], file: &str) -> Result<(Config, Vec<String>), ConfigError> {
         let sections = uci::parse(bytes).map_err(|e| ConfigError(format!("{file}:{e}")))?;
-        let mut reader = Reader {
+        let reader = Reader {
             file,
-            warnings: Vec::new(),
+            warnings: RefCell::default(),
+            errors: RefCell::default(),
         };
-        let config = reader.config(&sections)?;
-        Ok((config, reader.warnings))
+        let config = reader.config(&sections);
+        let errors = reader.errors.into_inner();
+        if !errors.is_empty() {
+            return Err(ConfigError(errors.join("; ")));
+        }
+        Ok((config, reader.warnings.into_inner()))
     }
 }
 
+/// Reads sections into a config, collecting what it has to say: a bad value is recorded and
+/// the reading goes on, so the caller hears of all of them.
 struct Reader<'a> {
     file: &'a str,
-    warnings: Vec<String>,
+    warnings: RefCell<Vec<String>>,
+    errors: RefCell<Vec<String>>,
 }
 
 impl Reader<'_> {
@@ -256,11 +268,38 @@ impl Reader<'_> {
         ConfigError(format!("{}:{line}: {msg}", self.file))
     }
 
-    fn warn(&mut self, line: usize, msg: &dyn fmt::Display) {
-        self.warnings.push(format!("{}:{line}: {msg}", self.file));
+    fn warn(&self, line: usize, msg: &dyn fmt::Display) {
+        self.warnings
+            .borrow_mut()
+            .push(format!("{}:{line}: {msg}", self.file));
     }
 
-    fn config(&mut self, sections: &[Section]) -> Result<Config, ConfigError> {
+    /// Records an error; the reading goes on.
+    fn fail(&self, e: ConfigError) {
+        self.errors.borrow_mut().push(e.0);
+    }
+
+    /// Reads each option of `section` with `read`, which answers whether it knew the option;
+    /// one it didn't is a warning naming `whose` section, an error is recorded.
+    fn options(
+        &self,
+        section: &Section,
+        whose: &str,
+        mut read: impl FnMut(&uci::Opt) -> Result<bool, ConfigError>,
+    ) {
+        for opt in &section.options {
+            match read(opt) {
+                Ok(true) => {}
+                Ok(false) => self.warn(
+                    opt.line,
+                    &format!("unknown option '{}' in {whose} ignored", opt.name),
+                ),
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    fn config(&self, sections: &[Section]) -> Config {
         let mut config = Config {
             enabled: true,
             hash_policy: HashPolicy::L4,
@@ -272,7 +311,7 @@ impl Reader<'_> {
         let mut anonymous_groups = 0;
         for section in sections {
             match section.kind.as_str() {
-                "globals" => self.globals(section, &mut config)?,
+                "globals" => self.globals(section, &mut config),
                 "group" => {
                     let name = match &section.name {
                         Some(name) => name.clone(),
@@ -281,59 +320,56 @@ impl Reader<'_> {
                     if section.name.is_none() {
                         anonymous_groups += 1;
                     }
-                    let group = self.group(section, name)?;
+                    let Some(group) = self.group(section, name) else {
+                        continue;
+                    };
                     if let Some(other) = config.groups.iter().find(|g| g.key == group.key) {
-                        return Err(self.error(
+                        self.fail(self.error(
                             section.line,
                             &format!(
                                 "group '{}' has the same route as group '{}' ({})",
                                 group.name, other.name, group.key
                             ),
                         ));
+                        continue;
                     }
                     config.groups.push(group);
                 }
-                "member" => self.member(section, &mut config)?,
+                "member" => self.member(section, &mut config),
                 other => self.warn(
                     section.line,
                     &format!("unknown section type '{other}' ignored"),
                 ),
             }
         }
-        Ok(config)
+        config
     }
 
-    fn globals(&mut self, section: &Section, config: &mut Config) -> Result<(), ConfigError> {
-        for opt in &section.options {
-            let value = self.single(opt)?;
+    fn globals(&self, section: &Section, config: &mut Config) {
+        self.options(section, "globals", |opt| {
             match opt.name.as_str() {
-                "enabled" => config.enabled = self.boolean(opt.line, "enabled", value)?,
+                "enabled" => {
+                    config.enabled = self.boolean(opt.line, "enabled", self.single(opt)?)?
+                }
                 "hash_policy" => {
-                    config.hash_policy = match value {
+                    config.hash_policy = match self.single(opt)? {
                         "l3" => HashPolicy::L3,
                         "l4" => HashPolicy::L4,
                         "keep" => HashPolicy::Keep,
-                        _ => {
-                            return Err(self.invalid(
-                                opt.line,
-                                "hash_policy",
-                                value,
-                                "l3, l4 or keep",
-                            ));
+                        v => {
+                            return Err(self.invalid(opt.line, "hash_policy", v, "l3, l4 or keep"));
                         }
                     }
                 }
-                "mode" => config.mode = self.mode(opt.line, value)?,
-                other => self.warn(
-                    opt.line,
-                    &format!("unknown option '{other}' in globals ignored"),
-                ),
+                "mode" => config.mode = self.mode(opt.line, self.single(opt)?)?,
+                _ => return Ok(false),
             }
-        }
-        Ok(())
+            Ok(true)
+        });
     }
 
-    fn group(&mut self, section: &Section, name: String) -> Result<Group, ConfigError> {
+    /// The group, or `None` where it has no target (its errors are recorded either way).
+    fn group(&self, section: &Section, name: String) -> Option<Group> {
         let mut family = None;
         let mut target = None;
         let mut table = TABLE_MAIN;
@@ -346,7 +382,8 @@ impl Reader<'_> {
         let mut ips = Vec::new();
         let mut reliability = None;
         let mut flush_conntrack = true;
-        for opt in &section.options {
+        let whose = format!("group '{name}'");
+        self.options(section, &whose, |opt| {
             match opt.name.as_str() {
                 "mode" => mode = Some(self.mode(opt.line, self.single(opt)?)?),
                 "track_ip" => {
@@ -409,35 +446,35 @@ impl Reader<'_> {
                 }
                 "proto" => protos.extend(self.names(opt)?),
                 "interface" => interfaces.extend(self.names(opt)?),
-                other => self.warn(
-                    opt.line,
-                    &format!("unknown option '{other}' in group '{name}' ignored"),
-                ),
+                _ => return Ok(false),
             }
-        }
+            Ok(true)
+        });
         let Some((dst, target_line)) = target else {
-            return Err(self.error(section.line, &format!("group '{name}' has no target")));
+            self.fail(self.error(section.line, &format!("group '{name}' has no target")));
+            return None;
         };
         let family = family.unwrap_or(dst.family());
         if dst.family() != family {
-            return Err(self.error(
+            self.fail(self.error(
                 target_line,
                 &format!("target {dst} is not an {family} prefix"),
             ));
         }
         let metric = match metric {
             Some((0, line)) if family == Family::V6 => {
-                return Err(self.error(
+                self.fail(self.error(
                     line,
                     &"metric 0 is not possible for IPv6 (the kernel makes it 1024)",
                 ));
+                0
             }
             Some((m, _)) => m,
             None => default_metric(family),
         };
         for (ip, line) in &ips {
             if Family::of(ip) != family {
-                return Err(self.error(
+                self.fail(self.error(
                     *line,
                     &format!("track_ip {ip} is not an {family} address, as group '{name}' is"),
                 ));
@@ -446,7 +483,7 @@ impl Reader<'_> {
         track.ips = ips.into_iter().map(|(ip, _)| ip).collect();
         if let Some((r, line)) = reliability {
             if r as usize > track.ips.len() {
-                return Err(self.error(
+                self.fail(self.error(
                     line,
                     &format!(
                         "reliability {r} is more than the {} track_ip",
@@ -457,7 +494,7 @@ impl Reader<'_> {
             track.reliability = r;
         }
         if track.timeout > track.interval {
-            return Err(self.error(
+            self.fail(self.error(
                 section.line,
                 &format!(
                     "group '{name}': timeout {} is longer than interval {}",
@@ -472,7 +509,7 @@ impl Reader<'_> {
                 &format!("group '{name}' has neither proto nor interface: it has no members"),
             );
         }
-        Ok(Group {
+        Some(Group {
             name,
             key: RouteKey { table, dst, metric },
             protos,
@@ -527,28 +564,35 @@ impl Reader<'_> {
             })
     }
 
-    fn member(&mut self, section: &Section, config: &mut Config) -> Result<(), ConfigError> {
+    fn member(&self, section: &Section, config: &mut Config) {
         let mut interface = None;
         let mut weight = Weight::ONE;
         let mut track = true;
-        for opt in &section.options {
+        self.options(section, "member", |opt| {
             match opt.name.as_str() {
                 "track" => track = self.boolean(opt.line, "track", self.single(opt)?)?,
-                "interface" => interface = Some(self.single(opt)?.to_string()),
+                "interface" => {
+                    let Value::Single(v) = &opt.value else {
+                        self.single(opt)?;
+                        return Ok(true);
+                    };
+                    // `Some(None)`: named, but by a name no interface has.
+                    interface = Some(self.name(opt, v)?);
+                }
                 "weight" => {
                     let v = self.single(opt)?;
                     weight = v.parse::<u16>().ok().and_then(Weight::new).ok_or_else(|| {
                         self.invalid(opt.line, "weight", v, "a number from 1 to 256")
                     })?;
                 }
-                other => self.warn(
-                    opt.line,
-                    &format!("unknown option '{other}' in member ignored"),
-                ),
+                _ => return Ok(false),
             }
-        }
-        let Some(interface) = interface else {
-            return Err(self.error(section.line, &"member has no interface"));
+            Ok(true)
+        });
+        let interface = match interface {
+            None => return self.fail(self.error(section.line, &"member has no interface")),
+            Some(None) => return,
+            Some(Some(interface)) => interface,
         };
         if !track {
             config.untracked.push(interface.clone());
@@ -559,7 +603,6 @@ impl Reader<'_> {
                 &format!("interface '{interface}' has more than one member section; the last wins"),
             );
         }
-        Ok(())
     }
 
     /// The option's one value, as text. Values are bytes as libuci reads them; one that is no
@@ -585,19 +628,33 @@ impl Reader<'_> {
         })
     }
 
+    /// Every name of a `proto` or `interface` list that can match something.
     fn names(&self, opt: &uci::Opt) -> Result<Vec<String>, ConfigError> {
-        opt.value
-            .items()
-            .iter()
-            .map(|v| {
-                let v = self.text(opt, v)?;
-                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    Err(self.invalid(opt.line, &opt.name, v, "a valid name"))
-                } else {
-                    Ok(v.to_string())
-                }
-            })
-            .collect()
+        let mut names = Vec::new();
+        for v in opt.value.items() {
+            names.extend(self.name(opt, v)?);
+        }
+        Ok(names)
+    }
+
+    /// An interface or proto name. One that is no UTF-8 can match nothing (netifd's names
+    /// reach us as JSON text): a warning, and `None`.
+    fn name(&self, opt: &uci::Opt, bytes: &[u8]) -> Result<Option<String>, ConfigError> {
+        let Ok(v) = std::str::from_utf8(bytes) else {
+            self.warn(
+                opt.line,
+                &format!(
+                    "{} '{}' is not UTF-8, as no interface's name is: it matches nothing",
+                    opt.name,
+                    String::from_utf8_lossy(bytes)
+                ),
+            );
+            return Ok(None);
+        };
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(self.invalid(opt.line, &opt.name, v, "a valid name"));
+        }
+        Ok(Some(v.to_string()))
     }
 
     fn boolean(&self, line: usize, name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -863,7 +920,7 @@ mod tests {
             ),
             (
                 "config group g\n option target '2000::/3\n",
-                ":2: EOF with unterminated '",
+                ":2: EOF with unterminated ' (it opens on this line)",
             ),
         ] {
             let e = parse(text).unwrap_err().to_string();
@@ -881,16 +938,59 @@ mod tests {
         assert_eq!(c.groups[0].protos, ["dhcpv6"]);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains(":4: unknown option 'note'"), "{w:?}");
+        // A value the tool reads as text that isn't: that value's error.
         let e = Config::parse(
-            b"config group g\n option target 2000::/3\n list interface 'wan\xe9'\n",
+            b"config group g\n option target 2000::/3\n option mode 'auto\xe9'\n",
             "/etc/config/ecmp-hotplug",
         )
         .unwrap_err()
         .to_string();
         assert_eq!(
             e,
-            "/etc/config/ecmp-hotplug:3: interface 'wan\u{fffd}' is not UTF-8 text"
+            "/etc/config/ecmp-hotplug:3: mode 'auto\u{fffd}' is not UTF-8 text"
         );
+        // A name that can match nothing (no netifd name is anything but UTF-8) is a warning
+        // in every section, and an unknown option's value is never read, in globals too.
+        let (c, w) = Config::parse(
+            b"config globals\n option colour 'bl\xe9u'\nconfig group g\n option target 2000::/3\n list interface 'wan\xe9'\n list interface wan2\n list proto 'x\xff'\nconfig member\n option interface 'wan\xe9'\n option weight 3\n",
+            "/etc/config/ecmp-hotplug",
+        )
+        .unwrap();
+        assert_eq!(c.groups[0].interfaces, ["wan2"]);
+        assert!(c.groups[0].protos.is_empty() && c.weights.is_empty());
+        // A list is named by its last line (uci::Opt::line).
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(w[0].ends_with(":2: unknown option 'colour' in globals ignored"));
+        assert!(
+            w[1].ends_with(
+                ":6: interface 'wan\u{fffd}' is not UTF-8, as no interface's name is: it matches nothing"
+            ),
+            "{w:?}"
+        );
+        assert!(w[2].contains(":7: proto 'x\u{fffd}'"), "{w:?}");
+        assert!(w[3].contains(":9: interface 'wan\u{fffd}'"), "{w:?}");
+    }
+
+    #[test]
+    fn every_error_of_a_file_in_one_message() {
+        let e = parse(
+            "config globals\n option enabled maybe\n option mode ecmp\nconfig group g\n option interval 0\n option target 2000::/3\n option metric 0\nconfig group h\n option table main\nconfig member\n option interface w\n option weight 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        let f = "/etc/config/ecmp-hotplug";
+        assert_eq!(
+            e,
+            format!(
+                "{f}:2: enabled 'maybe' is not a boolean (1/0, on/off, true/false, yes/no); \
+                 {f}:3: mode 'ecmp' is not auto, resilient or multipath; \
+                 {f}:5: interval '0' is not a number from 1 to 3600; \
+                 {f}:7: metric 0 is not possible for IPv6 (the kernel makes it 1024); \
+                 {f}:8: group 'h' has no target; \
+                 {f}:12: weight '0' is not a number from 1 to 256"
+            )
+        );
+        assert!(!e.contains('\n'));
     }
 
     #[test]
