@@ -54,6 +54,8 @@ pub enum Error {
     /// The interface dump could not be had or is not netifd's.
     State(String),
     Lock(String),
+    /// The run would write, and this process may not: the command's name.
+    NotRoot(&'static str),
     /// The kernel could not be read.
     Kernel(KernelError),
     /// Some groups were not applied; each entry names its group.
@@ -68,7 +70,7 @@ impl Error {
         match self {
             Error::Apply(_) | Error::OutOfSync(_) => 1,
             Error::Event(_) | Error::Config(_) | Error::State(_) => 3,
-            Error::Lock(_) => 4,
+            Error::Lock(_) | Error::NotRoot(_) => 4,
             Error::Kernel(_) => 5,
         }
     }
@@ -81,6 +83,10 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::State(e) => write!(f, "interface state: {e}"),
             Error::Lock(e) => e.fmt(f),
+            Error::NotRoot(command) => write!(
+                f,
+                "{command} needs root (CAP_NET_ADMIN); status and sync --dry-run don't"
+            ),
             Error::Kernel(e) => write!(f, "kernel: {e}"),
             Error::Apply(errors) => f.write_str(&errors.join("; ")),
             Error::OutOfSync(groups) => write!(f, "not in sync: {}", groups.join(", ")),
@@ -97,6 +103,18 @@ impl From<KernelError> for Error {
 }
 
 pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
+    // Before the lock and anything else: a run that can't write creates nothing (a lock file
+    // of another owner would stop root's next run).
+    let writes = match command {
+        Command::Hotplug => (!opts.dry_run).then_some("hotplug"),
+        Command::Sync => (!opts.dry_run).then_some("sync"),
+        Command::Flush => (!opts.dry_run).then_some("flush"),
+        Command::Watch => Some("watch"),
+        Command::Status { .. } => None,
+    };
+    if let Some(name) = writes.filter(|_| !nix::unistd::geteuid().is_root()) {
+        return Err(Error::NotRoot(name));
+    }
     match command {
         Command::Hotplug => hotplug(opts),
         Command::Sync => reconcile(opts, &[], None, &mut None),

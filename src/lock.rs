@@ -42,9 +42,19 @@ pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, String> {
             _ => format!("lock {shown}: {e}"),
         })?;
     let meta = file.metadata().map_err(|e| format!("lock {shown}: {e}"))?;
-    if !meta.file_type().is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+    if !meta.file_type().is_file() {
+        return Err(format!("lock {shown} is not a regular file; not using it"));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        // Left by a run as another user (before runs checked for root first): nobody holds
+        // it, but taking over a file another user owns is not ours to decide.
+        let owner = nix::unistd::User::from_uid(meta.uid().into())
+            .ok()
+            .flatten()
+            .map(|u| format!("{} (uid {})", u.name, meta.uid()))
+            .unwrap_or_else(|| format!("uid {}", meta.uid()));
         return Err(format!(
-            "lock {shown} is not a regular file of ours; not using it"
+            "lock {shown} belongs to {owner}, not to this run's user: a run as that user left it; remove it (rm {shown}) and run again"
         ));
     }
     let deadline = Instant::now() + timeout;

@@ -1,21 +1,40 @@
 //! Where messages go: the local syslog (facility daemon, tag `ecmp-hotplug`, with the pid;
-//! `logread -e ecmp-hotplug`) for the runs hotplug and procd start, `hotplug` and `watch`;
-//! stderr when a person runs the tool at a terminal, or where nothing listens on `/dev/log`.
-//! Info by default, debug with `--verbose`. The syslog crate writes the lines (RFC 3164, as
-//! OpenWrt's logd and busybox syslogd read them) behind the `log` facade, framed by our
-//! `Framing`.
+//! `logread -e ecmp-hotplug`) whenever stderr is not a terminal, so that what a run had to
+//! say reaches the owner however it was started (hotplug, procd, an init script, rpcd, a
+//! package's postinst); stderr as well for the commands people and scripts run. Info by
+//! default, debug with `--verbose`. The syslog crate writes the lines (RFC 3164, as OpenWrt's
+//! logd and busybox syslogd read them) behind the `log` facade, framed by our `Framing`.
 
 use std::io::{IsTerminal, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use syslog::{Facility, LogFormat, Logger, LoggerBackend, Severity};
 
-/// Messages for a person: `ecmp-hotplug: warning: …` on stderr.
-struct Stderr;
+/// Where a command's messages go when stderr is not a terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// `hotplug`, `watch`: nobody reads their stderr; syslog only (stderr where nothing
+    /// listens on `/dev/log`).
+    Daemon,
+    /// `sync`, `flush`: a script or an init script ran it; stderr and syslog.
+    Script,
+    /// `status`: its messages stay on stderr (rpcd and LuCI run it every few seconds), its
+    /// failure reaches syslog too.
+    Report,
+}
 
-impl Log for Stderr {
+/// The syslog connection, opened once by `init` when stderr is not a terminal.
+static SYSLOG: OnceLock<Mutex<Logger<LoggerBackend, Framing>>> = OnceLock::new();
+
+/// `log` records to stderr (`ecmp-hotplug: warning: …`) and/or syslog.
+struct Sinks {
+    stderr: bool,
+    syslog: bool,
+}
+
+impl Log for Sinks {
     fn enabled(&self, meta: &Metadata) -> bool {
         meta.level() <= log::max_level()
     }
@@ -24,13 +43,18 @@ impl Log for Stderr {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let prefix = match record.level() {
-            Level::Error => "error: ",
-            Level::Warn => "warning: ",
-            Level::Debug | Level::Trace => "debug: ",
-            Level::Info => "",
-        };
-        let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {prefix}{}", record.args());
+        if self.stderr {
+            let prefix = match record.level() {
+                Level::Error => "error: ",
+                Level::Warn => "warning: ",
+                Level::Debug | Level::Trace => "debug: ",
+                Level::Info => "",
+            };
+            let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {prefix}{}", record.args());
+        }
+        if self.syslog {
+            to_syslog(record.level(), record.args());
+        }
     }
 
     fn flush(&self) {}
@@ -55,32 +79,18 @@ impl<T: std::fmt::Display> LogFormat<T> for Framing {
     }
 }
 
-/// `log` records to the syslog crate's logger (what its `BasicLogger` does for its own
-/// framing only).
-struct Syslog(Mutex<Logger<LoggerBackend, Framing>>);
-
-impl Log for Syslog {
-    fn enabled(&self, meta: &Metadata) -> bool {
-        meta.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &Record) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let Ok(mut logger) = self.0.lock() else {
-            return;
-        };
-        let message = record.args();
-        let _ = match record.level() {
-            Level::Error => logger.err(message),
-            Level::Warn => logger.warning(message),
-            Level::Info => logger.info(message),
-            Level::Debug | Level::Trace => logger.debug(message),
-        };
-    }
-
-    fn flush(&self) {}
+/// One line to the syslog connection, if there is one (what the syslog crate's
+/// `BasicLogger` does, for our framing).
+fn to_syslog(level: Level, message: &std::fmt::Arguments) {
+    let Some(Ok(mut logger)) = SYSLOG.get().map(Mutex::lock) else {
+        return;
+    };
+    let _ = match level {
+        Level::Error => logger.err(message),
+        Level::Warn => logger.warning(message),
+        Level::Info => logger.info(message),
+        Level::Debug | Level::Trace => logger.debug(message),
+    };
 }
 
 fn formatter() -> Framing {
@@ -89,26 +99,32 @@ fn formatter() -> Framing {
     }
 }
 
-/// Installs the logger. `to_syslog`: the command is one that hotplug or procd runs; a
-/// terminal on stderr still means a person reads it. Returns whether messages go to syslog.
-pub fn init(to_syslog: bool, verbose: bool) -> bool {
+/// Installs the logger for a command run for `audience`; at a terminal, a person reads
+/// stderr and nothing goes to syslog.
+pub fn init(audience: Audience, verbose: bool) {
     let level = if verbose {
         LevelFilter::Debug
     } else {
         LevelFilter::Info
     };
-    let syslog = (to_syslog && !std::io::stderr().is_terminal())
-        .then(|| syslog::unix(formatter()).ok())
-        .flatten();
-    let syslogging = syslog.is_some();
-    let logger: Box<dyn Log> = match syslog {
-        Some(logger) => Box::new(Syslog(Mutex::new(logger))),
-        None => Box::new(Stderr),
+    let syslog = !std::io::stderr().is_terminal()
+        && (SYSLOG.get().is_some()
+            || syslog::unix(formatter())
+                .is_ok_and(|logger| SYSLOG.set(Mutex::new(logger)).is_ok()));
+    let sinks = Sinks {
+        stderr: audience != Audience::Daemon || !syslog,
+        syslog: syslog && audience != Audience::Report,
     };
-    if log::set_boxed_logger(logger).is_ok() {
+    if log::set_boxed_logger(Box::new(sinks)).is_ok() {
         log::set_max_level(level);
     }
-    syslogging
+}
+
+/// A run's failure, one line: on stderr always, and in syslog wherever `init` opened it,
+/// whatever the command (what `logread -e ecmp-hotplug` is pointed at).
+pub fn failure(message: &dyn std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {message}");
+    to_syslog(Level::Error, &format_args!("{message}"));
 }
 
 #[cfg(test)]
@@ -127,9 +143,17 @@ mod tests {
             .unwrap();
         // It filters by the global level, as `init` sets it.
         log::set_max_level(LevelFilter::Info);
-        let logger = Syslog(Mutex::new(
-            syslog::unix_custom(formatter(), dir.join("log")).unwrap(),
-        ));
+        assert!(
+            SYSLOG
+                .set(Mutex::new(
+                    syslog::unix_custom(formatter(), dir.join("log")).unwrap()
+                ))
+                .is_ok()
+        );
+        let logger = Sinks {
+            stderr: false,
+            syslog: true,
+        };
         logger.log(
             &Record::builder()
                 .level(Level::Warn)

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use ecmp_hotplug::app::{self, Command};
 use ecmp_hotplug::cli::{self, Invocation};
+use ecmp_hotplug::log::{self, Audience};
 
 fn main() -> ExitCode {
     // args_os: `std::env::args` panics on an argument that isn't UTF-8.
@@ -20,6 +21,10 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
             return ExitCode::SUCCESS;
         }
+        Ok(Invocation::Usage(text)) => {
+            let _ = writeln!(std::io::stderr(), "{}", text.trim_end());
+            return ExitCode::from(2);
+        }
         Ok(Invocation::Version) => {
             let _ = writeln!(
                 std::io::stdout(),
@@ -29,27 +34,23 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         // A usage error exits 2 (README, "Exit codes"), not 1, which means a group was not
-        // applied.
+        // applied. A script's wrong call is logged as any failure is.
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "ecmp-hotplug: {e}; see ecmp-hotplug --help"
-            );
+            log::init(Audience::Report, false);
+            log::failure(&format_args!("{e}; see ecmp-hotplug --help"));
             return ExitCode::from(2);
         }
     };
-    // The final error goes to stderr always, and to syslog too when that is where logs go.
-    let to_syslog = ecmp_hotplug::log::init(
-        matches!(command, Command::Hotplug | Command::Watch),
-        verbose,
-    );
+    let audience = match command {
+        Command::Hotplug | Command::Watch => Audience::Daemon,
+        Command::Sync | Command::Flush => Audience::Script,
+        Command::Status { .. } => Audience::Report,
+    };
+    log::init(audience, verbose);
     match app::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if to_syslog {
-                log::error!("{e}");
-            }
-            let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {e}");
+            log::failure(&e);
             ExitCode::from(e.exit_code())
         }
     }
