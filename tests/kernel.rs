@@ -484,7 +484,7 @@ fn usage_errors_exit_2() {
     for args in [
         &["--bogus".as_ref()][..],
         &["status".as_ref(), "--x".as_ref()],
-        &[],
+        &["sync".as_ref(), "--json".as_ref()],
         &["--config".as_ref(), latin1, "status".as_ref()],
     ] {
         let out = sh(binary().args(args));
@@ -493,9 +493,198 @@ fn usage_errors_exit_2() {
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    // Help is per command, on stdout, exit 0.
-    let help = ok(binary().args(["status", "--help"]));
-    assert!(help.contains("--json"), "{help}");
+    // A bare call: the usage, on stderr, exit 2.
+    let out = sh(&mut binary());
+    assert_eq!(out.status.code(), Some(2));
+    let usage = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        usage.starts_with("Usage: ecmp-hotplug") && usage.contains("<command>"),
+        "{usage}"
+    );
+    assert!(out.stdout.is_empty());
+    // Help is per command, on stdout, exit 0, with -h as well.
+    for args in [["status", "--help"], ["status", "-h"]] {
+        let help = ok(binary().args(args));
+        assert!(help.contains("--json") && help.contains("--dump"), "{help}");
+    }
+    let help = ok(binary().args(["sync", "-h"]));
+    assert!(help.contains("--dry-run"), "{help}");
+}
+
+#[test]
+fn options_after_the_command_do_what_they_do_before_it() {
+    let Some(r) = router("after", 2) else {
+        return;
+    };
+    // wan2 down: left out, which --verbose tells as a debug line.
+    r.set_dump(&v6_dump(&[true, false]));
+    let dump = r.path("dump.json");
+    let dump = dump.to_str().unwrap();
+    let before = r.kernel_state();
+    let dry = r.cli(&["sync", "--dry-run", "--dump", dump, "-v"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("dry run: "), "{}", dry.stdout);
+    assert!(
+        dry.stderr.contains("debug: "),
+        "-v is --verbose: {}",
+        dry.stderr
+    );
+    assert_eq!(r.kernel_state(), before, "a dry run changes nothing");
+    let status = r.cli(&["status", "--dump", dump, "--json"]);
+    assert_eq!(status.code, 1, "nothing installed yet: {}", status.stderr);
+    let json: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["groups"][0]["desired"].as_array().unwrap().len(), 1);
+    assert_eq!(r.cli(&["sync", "--dump", dump]).code, 0);
+    assert_eq!(r.legs("-6", "2000::/3"), vec![leg("wan1", "fe80::1", 1)]);
+}
+
+/// Runs the binary inside the router as `nobody`, with the router's config and dump.
+fn as_nobody(r: &Router, args: &str) -> Run {
+    let mut line = String::from(
+        "exec setpriv --reuid 65534 --regid 65534 --clear-groups /usr/sbin/ecmp-hotplug",
+    );
+    if r.path("etc-layer/config/ecmp-hotplug").exists() {
+        line += &format!(
+            " --config {}",
+            r.path("etc-layer/config/ecmp-hotplug").display()
+        );
+    }
+    line += &format!(" --dump {} {args}", r.path("dump.json").display());
+    r.run_cmd(&mut r.router_shell(&line))
+}
+
+#[test]
+fn a_run_as_another_user_creates_nothing_and_a_stale_lock_is_named() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(r) = router("nonroot", 2) else {
+        return;
+    };
+    r.set_config(&MULTIPATH_V6);
+    r.set_dump(&v6_dump(&[true, true]));
+    // A lock directory anyone may create files in (sticky, like /tmp): only the root check
+    // keeps a user's run from leaving a lock file root can't use.
+    let lock_dir = r.path("lock");
+    fs::set_permissions(&lock_dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let lock = lock_dir.join("ecmp-hotplug.lock");
+    let before = r.kernel_state();
+    for command in ["sync", "flush", "hotplug", "watch"] {
+        let run = as_nobody(&r, command);
+        assert_eq!(run.code, 4, "{command}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim_end(),
+            format!(
+                "ecmp-hotplug: {command} needs root (CAP_NET_ADMIN); status and sync --dry-run don't"
+            ),
+            "one line"
+        );
+        assert!(!lock.exists(), "{command} created the lock");
+    }
+    // What a user may run reads and creates nothing.
+    let status = as_nobody(&r, "status");
+    assert_eq!(
+        status.code, 1,
+        "out of sync, nothing installed: {}",
+        status.stderr
+    );
+    assert!(status.stdout.contains("group v6"), "{}", status.stdout);
+    let dry = as_nobody(&r, "sync --dry-run");
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("dry run: "), "{}", dry.stdout);
+    assert!(!lock.exists());
+    assert_eq!(r.kernel_state(), before);
+    // Root's run after them works (in the router, with its /var/lock).
+    let run = r.run_cmd(&mut r.on_router(&["sync"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fs::metadata(&lock).unwrap().uid(), 0);
+    // A lock file another user left (by an older version): named, with what to do.
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, "").unwrap();
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).unwrap();
+    let before = r.kernel_state();
+    let run = r.run_cmd(&mut r.router_shell("exec /usr/sbin/ecmp-hotplug flush"));
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let line = run.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("/var/lock/ecmp-hotplug.lock belongs to")
+            && line.contains("uid 65534")
+            && line.contains("rm /var/lock/ecmp-hotplug.lock"),
+        "{line}"
+    );
+    assert!(!line.contains("held"), "not another run's: {line}");
+    assert_eq!(r.kernel_state(), before);
+}
+
+#[test]
+fn a_failed_status_or_sync_reaches_syslog_with_the_stderr_text() {
+    let Some(r) = router("syslog-fail", 2) else {
+        return;
+    };
+    r.set_config(&format!(
+        "{}
+config globals
+ option colour blue
+",
+        *MULTIPATH_V6
+    ));
+    r.set_dump(&v6_dump(&[true, true]));
+    let syslog = r.syslog();
+    let mut buf = [0u8; 2048];
+    let mut next = || {
+        let n = syslog.recv(&mut buf).expect("a syslog line within 5 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Run as rpcd, an init script or a postinst run them: stderr is a pipe.
+    let run = |args: &str| r.run_cmd(&mut r.on_router(&args.split(' ').collect::<Vec<_>>()));
+    // sync: its lines (the warning, the changes) go to syslog as well as to stderr.
+    let sync = run("sync");
+    assert_eq!(sync.code, 0, "{}", sync.stderr);
+    let warning = next();
+    assert!(
+        warning.starts_with("<28>ecmp-hotplug[") && warning.contains("unknown option 'colour'"),
+        "{warning}"
+    );
+    assert!(
+        sync.stderr.contains("unknown option 'colour'"),
+        "{}",
+        sync.stderr
+    );
+    let change = next();
+    assert!(
+        change.starts_with("<30>ecmp-hotplug["),
+        "daemon.info: {change}"
+    );
+    // status: its warnings stay on stderr (rpcd runs it every few seconds) …
+    let status = run("status");
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stderr.contains("unknown option 'colour'"));
+    // … and its failure, one line, reaches syslog with the text stderr has. Lines before it
+    // are sync's changes (info), never status's warning.
+    let mut failure = || loop {
+        let line = next();
+        if !line.starts_with("<30>") {
+            break line;
+        }
+    };
+    for command in ["status --json", "status", "sync"] {
+        r.set_config(
+            "config group g\n option target 2000::/3\n option weight x\n option interval 0\n",
+        );
+        let failed = run(command);
+        assert_eq!(failed.code, 3, "{command}: {}", failed.stderr);
+        let text = failed.stderr.trim_end();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let text = text.strip_prefix("ecmp-hotplug: ").unwrap();
+        assert!(text.contains(":4: interval '0'"), "{text}");
+        let line = failure();
+        assert!(line.starts_with("<27>ecmp-hotplug["), "daemon.err: {line}");
+        assert!(
+            line.ends_with(&format!("]: {text}")),
+            "{command}: {line} vs {text}"
+        );
+        assert!(failed.stdout.is_empty(), "{}", failed.stdout);
+        r.set_config(&MULTIPATH_V6);
+    }
 }
 
 #[test]
