@@ -166,6 +166,8 @@ def main():
     for script in ("postinst", "prerm"):
         body = define(makefile, "Package/ecmp-hotplug/" + script).encode()
         ctrl.append((script + "-pkg", body, 0o755))
+    # BuildPackVariable packs Package/<name>/postrm as `postrm` itself, no -pkg part.
+    ctrl.append(("postrm", define(makefile, "Package/ecmp-hotplug/postrm").encode(), 0o755))
 
     outer = [
         ("debian-binary", b"2.0\n", 0o644),

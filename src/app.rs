@@ -65,6 +65,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the run failed, rather than answered: `status` out of sync is its answer (exit
+    /// 1, on stderr), which LuCI's polling must not repeat into syslog.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Error::OutOfSync(_))
+    }
+
     /// The process exit code (README, "Exit codes").
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -50,7 +50,11 @@ fn main() -> ExitCode {
     match app::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::failure(&e);
+            if e.is_failure() {
+                log::failure(&e);
+            } else {
+                let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -2307,7 +2307,7 @@ fn install_package(r: &Router) {
     ok(Command::new("tar")
         .args(["-xzf", "../../../ipk/control.tar.gz"])
         .current_dir(&info));
-    for script in ["postinst", "prerm", "postinst-pkg", "prerm-pkg"] {
+    for script in ["postinst", "prerm", "postinst-pkg", "prerm-pkg", "postrm"] {
         fs::rename(
             info.join(script),
             info.join(format!("ecmp-hotplug.{script}")),
@@ -2340,6 +2340,10 @@ fn install_package(r: &Router) {
         r.path("etc-layer/rc.common"),
     )
     .unwrap();
+    // rpcd's init script: what it was asked, in the same log.
+    let rpcd = r.path("etc-layer/init.d/rpcd");
+    fs::write(&rpcd, "#!/bin/sh\necho \"rpcd $1\" >>\"$RC_LOG\"\n").unwrap();
+    fs::set_permissions(&rpcd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::write(r.path("rc.log"), "").unwrap();
 }
 
@@ -2376,7 +2380,8 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
     assert_eq!(r.resilient_group("2000::/3").1.len(), 2);
     assert_eq!(
         fs::read_to_string(r.path("rc.log")).unwrap(),
-        "enable\nstart\n"
+        "rpcd reload\nenable\nstart\n",
+        "rpcd reads the plugin"
     );
     let before = r.kernel_state();
     let monitor = start_monitor(&r, &["route", "nexthop"]);
@@ -2406,7 +2411,7 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
     assert_eq!(r.kernel_state(), before);
     assert_eq!(
         fs::read_to_string(r.path("rc.log")).unwrap(),
-        "stop\nstart\n",
+        "stop\nrpcd reload\nstart\n",
         "the watcher restarted, still enabled"
     );
     // Removal: the watcher is stopped, every route and object of ours goes, nothing else.
@@ -2418,6 +2423,14 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
     let log = fs::read_to_string(r.path("rc.log")).unwrap();
     assert!(log.starts_with("stop\n"), "stopped before the flush: {log}");
     assert!(log.contains("disable\n"), "{log}");
+    // opkg removes the files, then runs the postrm: rpcd drops the plugin's ubus object.
+    fs::write(r.path("rc.log"), "").unwrap();
+    let run = as_opkg(&r, "/usr/lib/opkg/info/ecmp-hotplug.postrm remove", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        fs::read_to_string(r.path("rc.log")).unwrap(),
+        "rpcd reload\n"
+    );
 }
 
 #[test]
@@ -2562,4 +2575,90 @@ fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
     assert_eq!(r.cli(&["sync"]).code, 0);
     assert_eq!(r.sysctl("net.ipv4.fib_multipath_hash_policy"), "1");
     assert_eq!(r.cli(&["status"]).code, 0);
+}
+
+#[test]
+fn the_rpcd_stand_in_reads_as_plugin_c_does() {
+    assert_eq!(rpcd_reply(b"{\"a\": 1}\n"), Ok(serde_json::json!({"a": 1})));
+    assert_eq!(
+        rpcd_reply(b"{\"a\": 1} trailing"),
+        Ok(serde_json::json!({"a": 1}))
+    );
+    assert_eq!(rpcd_reply(b""), Err(9));
+    assert_eq!(rpcd_reply(b"null"), Err(9));
+    assert_eq!(rpcd_reply(b"\n"), Err(2));
+    assert_eq!(rpcd_reply(b"[1]"), Err(2));
+    assert_eq!(rpcd_reply(b"ecmp-hotplug: failed"), Err(2));
+}
+
+/// The rpcd plugin as rpcd runs it (`call status`, `{}` on stdin, rpcd's environment), inside
+/// the router, read back as rpcd reads it.
+fn ubus_call_status(r: &Router) -> Result<Value, u32> {
+    let out = sh(r
+        .router_shell(&format!(
+            "PATH={}:$PATH; echo '{{}}' | {REPO}/files/usr/libexec/rpcd/ecmp-hotplug call status",
+            r.path("bin").display()
+        ))
+        .stdin(Stdio::null()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "rpcd ignores it, but the plugin exits 0"
+    );
+    rpcd_reply(&out.stdout)
+}
+
+#[test]
+fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
+    let Some(r) = router("rpcd-fail", 2) else {
+        return;
+    };
+    r.set_config(&MULTIPATH_V6);
+    r.set_dump(&v6_dump(&[true, true]));
+    let syslog = r.syslog();
+    let mut buf = [0u8; 2048];
+    let mut next = || {
+        let n = syslog.recv(&mut buf).expect("a syslog line within 5 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Out of sync (exit 1) is still a document, and so is in sync.
+    let doc = ubus_call_status(&r).expect("a reply");
+    assert_eq!(doc["groups"][0]["desired"].as_array().unwrap().len(), 2);
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    assert!(ubus_call_status(&r).is_ok());
+    const NO_DATA: u32 = 9;
+    // A broken config: an error status, the reason in syslog.
+    r.set_config("config group g\n option target 2000::/3\n option interval 0\n");
+    assert_eq!(ubus_call_status(&r), Err(NO_DATA));
+    let line = next();
+    assert!(
+        line.starts_with("<27>ecmp-hotplug[") && line.contains(":3: interval '0'"),
+        "{line}"
+    );
+    r.set_config(&MULTIPATH_V6);
+    // netifd gone, netifd hanging (the binary gives up after its 5 s bound).
+    for (ubus, reason) in [
+        ("echo 'Command failed: Not found' >&2; exit 4", "Not found"),
+        ("exec sleep 30", "5 s"),
+    ] {
+        r.set_ubus(ubus);
+        assert_eq!(ubus_call_status(&r), Err(NO_DATA), "{ubus}");
+        let line = next();
+        assert!(
+            line.starts_with("<27>ecmp-hotplug[") && line.contains(reason),
+            "{ubus}: {line}"
+        );
+    }
+    r.ubus_prints_dump();
+    assert!(ubus_call_status(&r).is_ok());
+    // The binary missing: the plugin itself logs it.
+    fs::remove_file(r.path("sbin-layer/ecmp-hotplug")).unwrap();
+    assert_eq!(ubus_call_status(&r), Err(NO_DATA));
+    let line = next();
+    assert!(
+        line.starts_with("<27>")
+            && line.contains("ecmp-hotplug")
+            && line.contains("can't be run (exit 127)"),
+        "{line}"
+    );
 }

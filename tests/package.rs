@@ -296,6 +296,17 @@ fn the_ipk_has_opkgs_layout() {
     let read = |name: &str| fs::read_to_string(control_dir.join(name)).unwrap();
     assert!(read("postinst").contains("\ndefault_postinst $0 $@\n"));
     assert!(read("prerm").contains("\ndefault_prerm $0 $@\n"));
+    // Packed as package-pack.mk packs Package/<name>/postrm: itself, no -pkg part. After
+    // removal rpcd is reloaded, so that it drops the plugin's ubus object.
+    let postrm = read("postrm");
+    assert!(
+        postrm.starts_with("#!/bin/sh\n") && postrm.contains("/etc/init.d/rpcd reload"),
+        "{postrm}"
+    );
+    assert_eq!(
+        postrm,
+        define("Package/ecmp-hotplug/postrm").replace("$$", "$") + "\n"
+    );
     let (postinst, prerm) = (read("postinst-pkg"), read("prerm-pkg"));
     assert!(
         postinst.starts_with("#!/bin/sh\n") && postinst.contains("/usr/sbin/ecmp-hotplug sync"),
@@ -317,6 +328,7 @@ fn the_ipk_has_opkgs_layout() {
         ("postinst-pkg", "IPKG_INSTROOT", "/tmp/image"),
         ("prerm-pkg", "IPKG_INSTROOT", "/tmp/image"),
         ("prerm-pkg", "PKG_UPGRADE", "1"),
+        ("postrm", "IPKG_INSTROOT", "/tmp/image"),
     ] {
         let out = Command::new("sh")
             .arg("-x")

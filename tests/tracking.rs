@@ -633,7 +633,7 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
             n.r.path("bin").display()
         )));
         assert_eq!(out.code, 0, "{}", out.stderr);
-        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+        rpcd_reply(out.stdout.as_bytes()).expect("rpcd answers with data")
     };
     assert_eq!(rpcd("list"), serde_json::json!({"status": {}}));
     within(Duration::from_secs(5), "a round is in the status", || {

@@ -822,3 +822,25 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// `ubus call` through rpcd's exec plugin, as rpcd's `plugin.c` turns the plugin's stdout into
+/// a reply (exit code and stderr are never read): json-c's tokener takes the first JSON value
+/// (what follows it is never read); a complete object is the reply (`UBUS_STATUS_OK`);
+/// nothing printed at all, or a bare `null`, is `UBUS_STATUS_NO_DATA` ("No response"), since the
+/// tokener starts out at success with no object; anything else, whitespace only included
+/// (json-c still waits for a value), is `UBUS_STATUS_INVALID_ARGUMENT`.
+pub fn rpcd_reply(stdout: &[u8]) -> Result<Value, u32> {
+    const INVALID_ARGUMENT: u32 = 2;
+    const NO_DATA: u32 = 9;
+    if stdout.is_empty() {
+        return Err(NO_DATA);
+    }
+    match serde_json::Deserializer::from_slice(stdout)
+        .into_iter::<Value>()
+        .next()
+    {
+        Some(Ok(Value::Null)) => Err(NO_DATA),
+        Some(Ok(object @ Value::Object(_))) => Ok(object),
+        Some(Ok(_) | Err(_)) | None => Err(INVALID_ARGUMENT),
+    }
+}
