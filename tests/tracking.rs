@@ -61,13 +61,45 @@ fn egress(r: &Router, flows: usize) -> Vec<String> {
 }
 
 /// The server's UDP and TCP echo on port 5000 (tests/support/flows.py), logging to `log`.
+/// The server behind every ISP, once it listens on TCP and UDP port 5000.
 fn serve(n: &Nat66) -> Killed {
     let log = n.r.path("server.log");
-    Killed(
+    let server = Killed(
         Nat66::flows(&n.srv, &["serve", "5000", log.to_str().unwrap()])
             .spawn()
             .unwrap(),
-    )
+    );
+    within(
+        Duration::from_secs(20),
+        "the server listens on 5000",
+        || {
+            let bound = |proto: &str| {
+                !ok(&mut Nat66::in_ns(
+                    &n.srv,
+                    &["ss", "-H", proto, "sport = :5000"],
+                ))
+                .trim()
+                .is_empty()
+            };
+            bound("-ltn") && bound("-lun")
+        },
+    );
+    server
+}
+
+/// Polls `done` until it holds or `window` has passed: whether it held. For what a test
+/// observes over a window (a flow that stays broken), not a wait that must succeed.
+fn holds_within(window: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= window {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `watch` with its log, once every uplink is a member.
@@ -160,7 +192,7 @@ fn udp_through_a_dying_uplink(
     // Which flows go by wan2: the server sees them from its address.
     let lines = || fs::read_to_string(&log).unwrap_or_default();
     within(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "every flow reaches the server",
         || {
             let text = lines();
@@ -195,14 +227,23 @@ fn udp_through_a_dying_uplink(
         .collect();
     assert!(!on_wan2.is_empty(), "no flow on wan2:\n{text}");
     n.upstream(2, false);
-    within(Duration::from_secs(6), "wan2 leaves", || {
+    within(Duration::from_secs(10), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
     });
     let left = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    std::thread::sleep(Duration::from_secs(3));
+    // The window: 3 s for each of wan2's flows to arrive through another uplink, over as soon
+    // as they all have.
+    holds_within(Duration::from_secs(3), || {
+        let text = lines();
+        on_wan2.iter().all(|&p| {
+            from(&text, p)
+                .iter()
+                .any(|(t, s)| *t > left - 0.05 && s != "2001:db8:2::2")
+        })
+    });
     if std::env::var_os("DEBUG_TRACKING").is_some() {
         eprintln!("on wan2: {on_wan2:?}");
         eprintln!(
@@ -326,16 +367,32 @@ fn tracking_a_conntrack_flush_touches_no_connection_of_another_uplink() {
             .unwrap(),
     );
     let sports: Vec<u32> = (41000..41012).collect();
+    // Long enough to outlast a busy machine's slow start and the leaving below.
     let clients: Vec<Child> = sports
         .iter()
         .map(|p| {
-            Nat66::flows(&n.lan, &["tcp", SERVER, "5000", &p.to_string(), "8"])
+            Nat66::flows(&n.lan, &["tcp", SERVER, "5000", &p.to_string(), "15"])
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(1));
+    // Each client says `connected` once its connection is up (its connect gives up after 5 s
+    // and it exits, which ends the read with nothing).
+    let clients: Vec<(Child, std::io::BufReader<std::process::ChildStdout>)> = clients
+        .into_iter()
+        .zip(&sports)
+        .map(|(mut c, sport)| {
+            let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+            assert_eq!(
+                line, "connected\n",
+                "the client from {sport} did not connect"
+            );
+            (c, out)
+        })
+        .collect();
     let before = tcp_entries(&n.r, &sports);
     assert_eq!(before.len(), sports.len(), "{before:?}");
     let survivors: Vec<_> = before
@@ -345,18 +402,25 @@ fn tracking_a_conntrack_flush_touches_no_connection_of_another_uplink() {
         .collect();
     assert!(!survivors.is_empty());
     n.upstream(2, false);
-    within(Duration::from_secs(6), "wan2 leaves", || {
+    within(Duration::from_secs(10), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // The flush follows the route change in the same run, and says so.
+    within(
+        Duration::from_secs(10),
+        "wan2's conntrack entries flushed",
+        || Watch::log(&n.r).contains("conntrack entries translated to wan2_6's"),
+    );
     let after = tcp_entries(&n.r, &sports);
     for s in &survivors {
         assert!(after.contains(s), "{s:?} is gone or changed: {after:?}");
     }
-    for (c, (sport, _, dst)) in clients.into_iter().zip(&before) {
-        let out = c.wait_with_output().unwrap();
+    for ((mut c, mut out), (sport, _, dst)) in clients.into_iter().zip(&before) {
+        let status = c.wait().unwrap();
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
         if dst != "2001:db8:2::2" {
-            assert!(out.status.success(), "connection from {sport} broke");
+            assert!(status.success(), "connection from {sport} broke: {rest}");
         }
     }
     drop(monitor);
