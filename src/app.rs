@@ -172,16 +172,21 @@ fn lock_for(opts: &Options) -> Result<Option<lock::Lock>, Error> {
         .map_err(Error::Lock)
 }
 
-fn load_config(opts: &Options) -> Result<Config, Error> {
+/// The config, and where it came from (for `status`).
+fn load_config(opts: &Options) -> Result<(Config, String), Error> {
     let (path, explicit) = match &opts.config {
         Some(p) => (p.as_path(), true),
         None => (Path::new(config::DEFAULT_PATH), false),
     };
-    let (config, warnings) = Config::load(path, explicit).map_err(Error::Config)?;
+    let (config, warnings, builtin) = Config::load(path, explicit).map_err(Error::Config)?;
     for w in warnings {
         warn!("{w}");
     }
-    Ok(config)
+    let source = match builtin {
+        true => format!("the built-in default ({} is missing)", path.display()),
+        false => path.display().to_string(),
+    };
+    Ok((config, source))
 }
 
 fn load_dump(source: &DumpSource) -> Result<Dump, Error> {
@@ -220,6 +225,8 @@ struct Snapshot {
     health: Health,
     /// Whether a running `watch` published tracking records (`health.tracked`).
     watching: bool,
+    /// Where the config came from: its file, or the built-in default.
+    config_source: String,
 }
 
 impl Snapshot {
@@ -239,7 +246,7 @@ impl Snapshot {
 /// Reads everything a plan is made from. `fresh`: an interface a hotplug `ifup` has just
 /// brought up, which tracking has not judged yet.
 fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<Snapshot, Error> {
-    let config = load_config(opts)?;
+    let (config, config_source) = load_config(opts)?;
     let dump = load_dump(&opts.dump)?;
     let links = kernel.links()?;
     let installed = kernel.routes()?;
@@ -284,6 +291,7 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
         dump,
         health,
         watching,
+        config_source,
     })
 }
 
@@ -296,6 +304,7 @@ const NO_RESILIENT_ENV: &str = "ECMP_HOTPLUG_NO_RESILIENT";
 struct Plan<'c> {
     desired: Vec<Desired<'c>>,
     changes: Changes,
+    paths: Paths,
     resilient: bool,
 }
 
@@ -353,6 +362,7 @@ fn plan<'c>(snap: &'c Snapshot, kernel: &mut Kernel, ask: bool) -> Result<Plan<'
     Ok(Plan {
         desired,
         changes,
+        paths,
         resilient,
     })
 }
@@ -484,10 +494,7 @@ pub(crate) fn reconcile(
     }
     warn_skipped(&plan.desired);
     for d in plan.desired.iter().filter(|d| d.fail_open) {
-        warn!(
-            "{}: every member is offline; all are kept (fail open)",
-            d.group.name
-        );
+        warn!("{}: {}", d.group.name, status::FAIL_OPEN);
     }
     *seen = Some(Seen::of(&plan.desired));
     let departures = plan::departures(
@@ -526,13 +533,27 @@ fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
     let snap = snapshot(opts, &mut kernel, None)?;
     let plan = plan(&snap, &mut kernel, false)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let report = status::Report::new(
         &snap.config,
         &plan.desired,
         &snap.installed,
         &plan.changes,
         &snap.links,
-        snap.watching.then_some(snap.health.tracked.as_slice()),
+        &plan.paths,
+        status::About {
+            config: snap.config_source.clone(),
+            dump: match &opts.dump {
+                DumpSource::Ubus => "ubus (network.interface dump)".into(),
+                DumpSource::Stdin => "stdin".into(),
+                DumpSource::File(path) => path.display().to_string(),
+            },
+            now,
+            tracking: snap.watching.then_some(snap.health.tracked.as_slice()),
+            rules_read: snap.rules.is_some(),
+        },
     );
     if json {
         say(&report.to_json());

@@ -217,12 +217,13 @@ impl Config {
     }
 
     /// Reads `path`. When `explicit` is false and the file doesn't exist, the built-in default
-    /// applies; a file named on the command line must exist.
-    pub fn load(path: &Path, explicit: bool) -> Result<(Config, Vec<String>), ConfigError> {
+    /// applies (the third value says so); a file named on the command line must exist.
+    pub fn load(path: &Path, explicit: bool) -> Result<(Config, Vec<String>, bool), ConfigError> {
         match std::fs::read(path) {
-            Ok(bytes) => Config::parse(&bytes, &path.display().to_string()),
+            Ok(bytes) => Config::parse(&bytes, &path.display().to_string())
+                .map(|(config, warnings)| (config, warnings, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                Ok((Config::builtin(), Vec::new()))
+                Ok((Config::builtin(), Vec::new(), true))
             }
             Err(e) => Err(ConfigError(format!("{}: {e}", path.display()))),
         }

@@ -277,6 +277,10 @@ pub struct Route {
     pub nexthops: Vec<Nexthop>,
     /// The nexthop object the route uses (`RTA_NH_ID`), instead of nexthops of its own.
     pub nh_id: Option<u32>,
+    /// The legs the kernel marks as not used (`RTNH_F_DEAD`, `RTNH_F_LINKDOWN`), by ifindex and
+    /// gateway, with those flags: what `ip route` shows as `dead`/`linkdown`. Only for routes
+    /// read from the kernel; never compared ([`Route::same_as`]).
+    pub leg_flags: Vec<(u32, Option<IpAddr>, u8)>,
 }
 
 impl Route {
@@ -292,7 +296,16 @@ impl Route {
             kind: RTN_UNICAST,
             nexthops,
             nh_id: None,
+            leg_flags: Vec::new(),
         }
+    }
+
+    /// The kernel's flags on the leg through `ifindex` and `gateway` (0: in use).
+    pub fn flags_of(&self, ifindex: u32, gateway: Option<IpAddr>) -> u8 {
+        self.leg_flags
+            .iter()
+            .find(|(i, g, _)| *i == ifindex && *g == gateway)
+            .map_or(0, |(_, _, f)| *f)
     }
 
     /// The route ecmp-hotplug writes for a group.

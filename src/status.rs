@@ -1,14 +1,18 @@
 //! `status`: per group, the target, the mode in use, desired and installed nexthops, whether
-//! they match, and why each candidate was left out; as text for people and JSON for scripts
-//! and LuCI.
+//! they match, and why each candidate was left out; the probe paths tracking needs; as text
+//! for people and JSON for scripts and LuCI.
 //!
 //! Pure: built from a plan and what the kernel holds, so it can't disagree with `sync`.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::config::{Config, HashPolicy};
-use crate::plan::{Change, Changes, Desired, PROBES};
-use crate::route::{Links, Nexthop, ProtocolName, Route, RouteKey, TableName, leg_text};
+use crate::netlink::uapi::{RTNH_F_DEAD, RTNH_F_LINKDOWN};
+use crate::plan::{Change, Changes, Desired, PROBES, Paths};
+use crate::route::{
+    Family, Links, Nexthop, ProtocolName, Route, RouteKey, Rule, TableName, leg_text,
+};
 use crate::track::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,12 +31,32 @@ impl State {
             State::Conflict => "conflict",
         }
     }
+
+    /// The same, as a JSON token.
+    fn token(self) -> &'static str {
+        match self {
+            State::InSync => "in_sync",
+            State::OutOfSync => "out_of_sync",
+            State::Conflict => "conflict",
+        }
+    }
 }
 
 pub struct Leg {
     pub interface: Option<String>,
     pub device: String,
     pub nexthop: Nexthop,
+    /// The kernel's `RTNH_F_DEAD` / `RTNH_F_LINKDOWN` on an installed leg.
+    pub flags: u8,
+}
+
+/// What `ip route` shows for a leg's flags.
+fn flag_names(flags: u8) -> Vec<&'static str> {
+    [(RTNH_F_DEAD, "dead"), (RTNH_F_LINKDOWN, "linkdown")]
+        .into_iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// The route at a group's key, ours or not.
@@ -50,6 +74,53 @@ pub struct SysctlDrift {
     pub want: u8,
 }
 
+/// Whether the kernel has a probe path's rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleState {
+    InPlace,
+    Missing,
+    /// Rules can't be read here, so none are written (`Kernel::rules`).
+    Unknown,
+}
+
+/// One tracked uplink's probe path: its table with its default, and the rule to it.
+pub struct ProbePath {
+    pub device: String,
+    pub family: Family,
+    /// The table, which is also the probes' mark.
+    pub table: u32,
+    pub gateway: Option<IpAddr>,
+    /// The table's route is as planned.
+    pub route_in_sync: bool,
+    pub rule: RuleState,
+}
+
+impl ProbePath {
+    fn in_sync(&self) -> bool {
+        self.route_in_sync && self.rule != RuleState::Missing
+    }
+}
+
+/// One uplink's tracking record, as shown.
+pub struct Tracked {
+    pub record: Record,
+    /// Its device's name now (`ifN` when gone).
+    pub device: String,
+    /// Seconds since its last round (`None`: none yet, or a clock that went back).
+    pub seconds_ago: Option<u64>,
+}
+
+/// One word per tracking verdict, the same in text and JSON: `online`, `failing` (online,
+/// its last rounds failed), `recovering` (offline, its last rounds passed), `offline`.
+pub fn verdict(r: &Record) -> &'static str {
+    match (r.online, r.fails) {
+        (true, 0) => "online",
+        (true, _) => "failing",
+        (false, 0) if r.passes > 0 => "recovering",
+        (false, _) => "offline",
+    }
+}
+
 pub struct GroupStatus {
     pub name: String,
     pub key: RouteKey,
@@ -61,14 +132,30 @@ pub struct GroupStatus {
     pub desired: Vec<Leg>,
     pub installed: Option<Installed>,
     pub skipped: Vec<(String, String)>,
-    /// Every member is offline and all are kept.
+    /// No member passes its probes (each offline or failing) and all are kept.
     pub fail_open: bool,
     /// A tracking group: its uplinks' records as `watch` published them (`None`: no `watch`
     /// is running, so tracking counts for nothing).
-    pub tracking: Option<Option<Vec<Record>>>,
+    pub tracking: Option<Option<Vec<Tracked>>>,
+}
+
+/// What the report is about, besides the plan: where the config and the interface state
+/// came from, the time, and `watch`'s tracking records (`None`: no `watch` runs).
+pub struct About<'a> {
+    /// The config file, or the built-in default.
+    pub config: String,
+    /// `ubus`, `stdin` or the file named by `--dump`.
+    pub dump: String,
+    /// Seconds since the epoch.
+    pub now: u64,
+    pub tracking: Option<&'a [Record]>,
+    /// Whether the kernel's rules could be read (where not, none are written).
+    pub rules_read: bool,
 }
 
 pub struct Report {
+    pub config: String,
+    pub dump: String,
     pub enabled: bool,
     pub hash_policy: HashPolicy,
     pub groups: Vec<GroupStatus>,
@@ -76,20 +163,37 @@ pub struct Report {
     pub stale: Vec<RouteKey>,
     /// Nexthop objects of ours that no group wants, by id.
     pub stale_objects: Vec<u32>,
+    /// Rules of ours that no probe path wants.
+    pub stale_rules: Vec<Rule>,
     /// Sysctls that differ from the plan; `sync` sets them.
     pub sysctls: Vec<SysctlDrift>,
-    /// Probe paths (routes and rules of ours) that `sync` would change.
-    pub probe_paths: usize,
+    pub probe_paths: Vec<ProbePath>,
 }
 
-fn legs(route: &Route, links: &Links) -> Vec<Leg> {
+/// Who is behind a leg through `ifindex`: a member's interface, or a left-out candidate's
+/// whose device it is.
+fn interface_of(d: &Desired, ifindex: u32) -> Option<String> {
+    d.members
+        .iter()
+        .find(|m| m.nexthop.ifindex == ifindex)
+        .map(|m| m.interface.clone())
+        .or_else(|| {
+            d.skipped
+                .iter()
+                .find(|s| s.device == Some(ifindex))
+                .map(|s| s.interface.clone())
+        })
+}
+
+fn installed_legs(route: &Route, links: &Links, d: &Desired) -> Vec<Leg> {
     route
         .nexthops
         .iter()
         .map(|nh| Leg {
-            interface: None,
+            interface: interface_of(d, nh.ifindex),
             device: links.device(nh.ifindex),
             nexthop: *nh,
+            flags: route.flags_of(nh.ifindex, nh.gateway),
         })
         .collect()
 }
@@ -101,7 +205,8 @@ impl Report {
         installed: &[Route],
         changes: &Changes,
         links: &Links,
-        tracking: Option<&[Record]>,
+        paths: &Paths,
+        about: About,
     ) -> Report {
         let groups = desired
             .iter()
@@ -128,12 +233,13 @@ impl Report {
                             interface: Some(m.interface.clone()),
                             device: m.device.clone(),
                             nexthop: m.nexthop,
+                            flags: 0,
                         })
                         .collect(),
                     installed: at_key.map(|r| Installed {
                         protocol: r.protocol,
                         nexthop_group: r.nh_id,
-                        legs: legs(r, links),
+                        legs: installed_legs(r, links, d),
                     }),
                     skipped: d
                         .skipped
@@ -142,12 +248,21 @@ impl Report {
                         .collect(),
                     fail_open: d.fail_open,
                     tracking: d.group.track.as_ref().map(|_| {
-                        tracking.map(|t| {
+                        about.tracking.map(|t| {
                             let tracked = |r: &&Record| {
                                 r.group == *name
                                     && d.tracked.iter().any(|m| m.interface == r.interface)
                             };
-                            t.iter().filter(tracked).cloned().collect()
+                            t.iter()
+                                .filter(tracked)
+                                .map(|r| Tracked {
+                                    record: r.clone(),
+                                    device: links.device(r.device),
+                                    seconds_ago: (r.last_round > 0)
+                                        .then(|| about.now.checked_sub(r.last_round))
+                                        .flatten(),
+                                })
+                                .collect()
                         })
                     }),
                 }
@@ -172,6 +287,14 @@ impl Report {
                 _ => None,
             })
             .collect();
+        let stale_rules = changes
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::DeleteRule(rule) => Some(rule.clone()),
+                _ => None,
+            })
+            .collect();
         let sysctls = changes
             .changes
             .iter()
@@ -184,20 +307,47 @@ impl Report {
                 _ => None,
             })
             .collect();
-        let probe_paths = changes
-            .changes
+        let probe_paths = paths
+            .routes
             .iter()
-            .filter(|c| match c {
-                Change::WriteRule(_) | Change::DeleteRule(_) => true,
-                c => c.group() == Some(PROBES),
+            .zip(&paths.rules)
+            .map(|(route, rule)| {
+                let nh = route.nexthops.first().copied();
+                let written = |c: &Change| match c {
+                    Change::Write {
+                        group, route: r, ..
+                    } if group == PROBES => r.key == route.key,
+                    _ => false,
+                };
+                ProbePath {
+                    device: nh.map_or_else(String::new, |n| links.device(n.ifindex)),
+                    family: route.key.family(),
+                    table: route.key.table,
+                    gateway: nh.and_then(|n| n.gateway),
+                    route_in_sync: !changes.changes.iter().any(written),
+                    rule: if !about.rules_read {
+                        RuleState::Unknown
+                    } else if changes
+                        .changes
+                        .iter()
+                        .any(|c| matches!(c, Change::WriteRule(r) if r == rule))
+                    {
+                        RuleState::Missing
+                    } else {
+                        RuleState::InPlace
+                    },
+                }
             })
-            .count();
+            .collect();
         Report {
+            config: about.config,
+            dump: about.dump,
             enabled: config.enabled,
             hash_policy: config.hash_policy,
             groups,
             stale,
             stale_objects,
+            stale_rules,
             sysctls,
             probe_paths,
         }
@@ -217,10 +367,14 @@ impl Report {
                 .iter()
                 .map(|id| format!("stale nexthop id {id}")),
         );
+        out.extend(self.stale_rules.iter().map(|r| format!("stale rule {r}")));
         out.extend(self.sysctls.iter().map(|s| format!("sysctl {}", s.name)));
-        if self.probe_paths > 0 {
-            out.push("probe paths".into());
-        }
+        out.extend(
+            self.probe_paths
+                .iter()
+                .filter(|p| !p.in_sync())
+                .map(|p| format!("probe path of {} ({})", p.device, p.family)),
+        );
         out
     }
 
@@ -235,22 +389,31 @@ impl Report {
 mod json {
     use serde::Serialize;
 
-    use super::{GroupStatus, Leg as ReportLeg, policy_name};
-    use crate::route::RouteKey;
-    use crate::track::Record;
+    use super::{
+        GroupStatus, Leg as ReportLeg, RuleState, Tracked, flag_names, policy_name, verdict,
+    };
+    use crate::route::{RouteKey, TableName};
+    use crate::track::Target;
 
-    /// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`.
-    const VERSION: u32 = 3;
+    /// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`, 4 `config`,
+    /// `dump`, `probe_paths`, `stale_rules`, `table_name`, leg `flags`, tracking `state`,
+    /// `ifindex` (was `device`), `device` (a name) and `seconds_ago`, and made `state` a
+    /// token (`in_sync`, `out_of_sync`, `conflict`).
+    pub const VERSION: u32 = 4;
 
     #[derive(Serialize)]
     pub struct Report<'a> {
         version: u32,
+        config: &'a str,
+        dump: &'a str,
         enabled: bool,
         hash_policy: &'static str,
         groups: Vec<Group<'a>>,
         stale: Vec<Key>,
         stale_objects: &'a [u32],
+        stale_rules: Vec<Rule>,
         sysctls: Vec<Sysctl<'a>>,
+        probe_paths: Vec<ProbePath<'a>>,
     }
 
     #[derive(Serialize)]
@@ -266,6 +429,7 @@ mod json {
         family: &'static str,
         target: String,
         table: u32,
+        table_name: String,
         metric: u32,
         state: &'static str,
         mode: &'static str,
@@ -276,7 +440,7 @@ mod json {
         fail_open: bool,
         /// Absent: the group doesn't track; `null`: no `watch` is running.
         #[serde(skip_serializing_if = "Option::is_none")]
-        tracking: Option<Option<&'a [Record]>>,
+        tracking: Option<Option<Vec<Tracking<'a>>>>,
     }
 
     #[derive(Serialize)]
@@ -292,6 +456,7 @@ mod json {
         device: &'a str,
         gateway: Option<String>,
         weight: u16,
+        flags: Vec<&'static str>,
     }
 
     #[derive(Serialize)]
@@ -304,7 +469,41 @@ mod json {
     struct Key {
         target: String,
         table: u32,
+        table_name: String,
         metric: u32,
+    }
+
+    #[derive(Serialize)]
+    struct Rule {
+        family: &'static str,
+        priority: u32,
+        mark: u32,
+        table: u32,
+    }
+
+    #[derive(Serialize)]
+    struct ProbePath<'a> {
+        device: &'a str,
+        family: &'static str,
+        table: u32,
+        gateway: Option<String>,
+        state: &'static str,
+        /// `in_place`, `missing`, or `unknown` where rules can't be read.
+        rule: &'static str,
+    }
+
+    #[derive(Serialize)]
+    struct Tracking<'a> {
+        interface: &'a str,
+        device: &'a str,
+        ifindex: u32,
+        state: &'static str,
+        online: bool,
+        fails: u32,
+        passes: u32,
+        last_round: u64,
+        seconds_ago: Option<u64>,
+        targets: &'a [Target],
     }
 
     fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
@@ -314,6 +513,7 @@ mod json {
                 device: &l.device,
                 gateway: l.nexthop.gateway.map(|g| g.to_string()),
                 weight: l.nexthop.weight.get(),
+                flags: flag_names(l.flags),
             })
             .collect()
     }
@@ -322,7 +522,24 @@ mod json {
         Key {
             target: k.dst.to_string(),
             table: k.table,
+            table_name: TableName(k.table).to_string(),
             metric: k.metric,
+        }
+    }
+
+    fn tracking(t: &Tracked) -> Tracking<'_> {
+        let r = &t.record;
+        Tracking {
+            interface: &r.interface,
+            device: &t.device,
+            ifindex: r.device,
+            state: verdict(r),
+            online: r.online,
+            fails: r.fails,
+            passes: r.passes,
+            last_round: r.last_round,
+            seconds_ago: t.seconds_ago,
+            targets: &r.targets,
         }
     }
 
@@ -330,11 +547,23 @@ mod json {
         pub fn of(r: &'a super::Report) -> Report<'a> {
             Report {
                 version: VERSION,
+                config: &r.config,
+                dump: &r.dump,
                 enabled: r.enabled,
                 hash_policy: policy_name(r.hash_policy),
                 groups: r.groups.iter().map(group).collect(),
                 stale: r.stale.iter().map(key).collect(),
                 stale_objects: &r.stale_objects,
+                stale_rules: r
+                    .stale_rules
+                    .iter()
+                    .map(|r| Rule {
+                        family: r.family.name(),
+                        priority: r.priority,
+                        mark: r.mark,
+                        table: r.table,
+                    })
+                    .collect(),
                 sysctls: r
                     .sysctls
                     .iter()
@@ -342,6 +571,26 @@ mod json {
                         name: &s.name,
                         have: s.have,
                         want: s.want,
+                    })
+                    .collect(),
+                probe_paths: r
+                    .probe_paths
+                    .iter()
+                    .map(|p| ProbePath {
+                        device: &p.device,
+                        family: p.family.name(),
+                        table: p.table,
+                        gateway: p.gateway.map(|g| g.to_string()),
+                        state: if p.in_sync() {
+                            "in_sync"
+                        } else {
+                            "out_of_sync"
+                        },
+                        rule: match p.rule {
+                            RuleState::InPlace => "in_place",
+                            RuleState::Missing => "missing",
+                            RuleState::Unknown => "unknown",
+                        },
                     })
                     .collect(),
             }
@@ -352,6 +601,7 @@ mod json {
         let Key {
             target,
             table,
+            table_name,
             metric,
         } = key(&g.key);
         Group {
@@ -359,8 +609,9 @@ mod json {
             family: g.key.family().name(),
             target,
             table,
+            table_name,
             metric,
-            state: g.state.name(),
+            state: g.state.token(),
             mode: g.mode,
             nexthop_group: g.nexthop_group,
             desired: legs(&g.desired),
@@ -375,7 +626,10 @@ mod json {
                 .map(|(interface, reason)| Skip { interface, reason })
                 .collect(),
             fail_open: g.fail_open,
-            tracking: g.tracking.as_ref().map(|t| t.as_deref()),
+            tracking: g
+                .tracking
+                .as_ref()
+                .map(|t| t.as_ref().map(|t| t.iter().map(tracking).collect())),
         }
     }
 }
@@ -388,6 +642,10 @@ fn policy_name(p: HashPolicy) -> &'static str {
     }
 }
 
+/// What fail open is, in the words tracking uses.
+pub const FAIL_OPEN: &str =
+    "no member passes its probes (each is offline or failing): all are kept (fail open)";
+
 fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Result {
     if legs.is_empty() {
         return writeln!(f, "  {title:<10} none");
@@ -399,35 +657,68 @@ fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Res
             .as_deref()
             .map(|i| format!("{i}: "))
             .unwrap_or_default();
-        writeln!(
+        write!(
             f,
             "  {title:<10} {who}{} weight {}",
             leg_text(&l.device, l.nexthop.gateway),
             l.nexthop.weight
         )?;
+        let flags = flag_names(l.flags);
+        if !flags.is_empty() {
+            write!(f, " ({})", flags.join(", "))?;
+        }
+        writeln!(f)?;
     }
     Ok(())
 }
 
-/// `wan1_6: online, 3 rounds passed in a row, last round at 1764042000; 2606:4700::1111
+/// `n thing` or `n things`.
+fn count(n: u32, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// `12 s ago`, `3 min ago`, `2 h ago`.
+fn ago(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s ago"),
+        s if s < 7200 => format!("{} min ago", s / 60),
+        s => format!("{} h ago", s / 3600),
+    }
+}
+
+/// `wan1_6 (wan1): online, 3 rounds passed in a row, last round 4 s ago; 2606:4700::1111
 /// 12.3 ms 0% lost, …`
-fn write_record(f: &mut fmt::Formatter<'_>, title: &str, r: &Record) -> fmt::Result {
-    let (state, rounds, what) = match (r.online, r.fails) {
-        (true, 0) => ("online", r.passes, "passed"),
-        (true, _) => ("online, failing", r.fails, "failed"),
-        (false, 0) => ("offline, recovering", r.passes, "passed"),
-        (false, _) => ("offline", r.fails, "failed"),
+fn write_record(f: &mut fmt::Formatter<'_>, title: &str, t: &Tracked) -> fmt::Result {
+    let r = &t.record;
+    let (rounds, what) = match r.fails {
+        0 => (r.passes, "passed"),
+        n => (n, "failed"),
     };
     write!(
         f,
-        "  {title:<10} {}: {state}, {rounds} rounds {what} in a row, last round at {}",
-        r.interface, r.last_round
+        "  {title:<10} {} ({}): {}, ",
+        r.interface,
+        t.device,
+        verdict(r)
     )?;
-    for t in &r.targets {
-        let lost = (t.sent - t.received.min(t.sent)) * 100 / t.sent.max(1);
-        match t.rtt_us {
-            Some(us) => write!(f, "; {} {}.{} ms", t.ip, us / 1000, us % 1000 / 100)?,
-            None => write!(f, "; {}", t.ip)?,
+    match (r.last_round, t.seconds_ago) {
+        (0, _) => write!(f, "no round yet")?,
+        (_, when) => write!(
+            f,
+            "{} {what} in a row, last round {}",
+            count(rounds, "round"),
+            when.map_or_else(|| "in the future (the clock went back)".into(), ago)
+        )?,
+    }
+    for target in &r.targets {
+        let lost = (target.sent - target.received.min(target.sent)) * 100 / target.sent.max(1);
+        match target.rtt_us {
+            Some(us) => write!(f, "; {} {}.{} ms", target.ip, us / 1000, us % 1000 / 100)?,
+            None => write!(f, "; {}", target.ip)?,
         }
         write!(f, " {lost}% lost")?;
     }
@@ -436,9 +727,10 @@ fn write_record(f: &mut fmt::Formatter<'_>, title: &str, r: &Record) -> fmt::Res
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "config {}; interfaces from {}", self.config, self.dump)?;
         writeln!(
             f,
-            "ecmp-hotplug: {}, hash policy {}",
+            "{}, hash policy {}",
             if self.enabled { "enabled" } else { "disabled" },
             policy_name(self.hash_policy)
         )?;
@@ -487,11 +779,7 @@ impl fmt::Display for Report {
                 )?;
             }
             if g.fail_open {
-                writeln!(
-                    f,
-                    "  {:<10} every member is offline: all are kept (fail open)",
-                    "warning:"
-                )?;
+                writeln!(f, "  {:<10} {FAIL_OPEN}", "warning:")?;
             }
             match &g.tracking {
                 None => {}
@@ -500,12 +788,36 @@ impl fmt::Display for Report {
                     "  {:<10} watch is not running: every member counts as online",
                     "tracking:"
                 )?,
+                Some(Some(records)) if records.is_empty() => {
+                    writeln!(f, "  {:<10} no round yet", "tracking:")?
+                }
                 Some(Some(records)) => {
-                    for (i, r) in records.iter().enumerate() {
-                        write_record(f, if i == 0 { "tracking:" } else { "" }, r)?;
+                    for (i, t) in records.iter().enumerate() {
+                        write_record(f, if i == 0 { "tracking:" } else { "" }, t)?;
                     }
                 }
             }
+        }
+        for p in &self.probe_paths {
+            let rule = match p.rule {
+                RuleState::InPlace => "rule in place",
+                RuleState::Missing => "rule missing",
+                RuleState::Unknown => "rules can't be read here",
+            };
+            writeln!(
+                f,
+                "probe path: {} ({}): table {} default {}, mark {:#x}, {rule}: {}",
+                p.device,
+                p.family,
+                p.table,
+                leg_text(&p.device, p.gateway),
+                p.table,
+                if p.in_sync() {
+                    "in sync"
+                } else {
+                    "out of sync"
+                }
+            )?;
         }
         for k in &self.stale {
             writeln!(f, "stale: {k} (ours, no group wants it; sync removes it)")?;
@@ -514,6 +826,12 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "stale: nexthop id {id} (ours, no group wants it; sync removes it)"
+            )?;
+        }
+        for r in &self.stale_rules {
+            writeln!(
+                f,
+                "stale: rule {r} (ours, no probe path wants it; sync removes it)"
             )?;
         }
         for s in &self.sysctls {
@@ -531,91 +849,220 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
     use crate::route::{Family, Prefix, TABLE_MAIN, Weight};
+    use crate::track::Target;
 
-    #[test]
-    fn json_is_valid_and_escaped() {
-        let key = RouteKey {
+    fn key() -> RouteKey {
+        RouteKey {
             table: TABLE_MAIN,
             dst: "2000::/3".parse().unwrap(),
             metric: 1024,
-        };
-        let nh = Nexthop {
+        }
+    }
+
+    fn nh() -> Nexthop {
+        Nexthop {
             ifindex: 2,
             gateway: Some("fe80::1".parse().unwrap()),
             weight: Weight::ONE,
-        };
+        }
+    }
+
+    fn empty() -> Report {
+        Report {
+            config: "/etc/config/ecmp-hotplug".into(),
+            dump: "ubus (network.interface dump)".into(),
+            enabled: false,
+            hash_policy: HashPolicy::Keep,
+            groups: vec![],
+            stale: vec![],
+            stale_objects: vec![],
+            stale_rules: vec![],
+            sysctls: vec![],
+            probe_paths: vec![],
+        }
+    }
+
+    fn group(tracking: Option<Option<Vec<Tracked>>>) -> GroupStatus {
+        GroupStatus {
+            name: "v\"6\\".into(),
+            key: key(),
+            state: State::Conflict,
+            mode: "resilient",
+            nexthop_group: Some(3959422976),
+            desired: vec![Leg {
+                interface: Some("wan\n6".into()),
+                device: "eth1".into(),
+                nexthop: nh(),
+                flags: 0,
+            }],
+            installed: Some(Installed {
+                protocol: 4,
+                nexthop_group: None,
+                legs: vec![Leg {
+                    interface: Some("wan\n6".into()),
+                    device: "eth1".into(),
+                    nexthop: Nexthop {
+                        gateway: None,
+                        ..nh()
+                    },
+                    flags: RTNH_F_DEAD | RTNH_F_LINKDOWN,
+                }],
+            }),
+            skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
+            fail_open: false,
+            tracking,
+        }
+    }
+
+    fn record(online: bool, fails: u32, passes: u32, last_round: u64) -> Record {
+        Record {
+            group: "v6".into(),
+            interface: "wan1_6".into(),
+            device: 2,
+            uptime: 10,
+            online,
+            fails,
+            passes,
+            last_round,
+            targets: vec![Target {
+                ip: "2606:4700:4700::1111".parse().unwrap(),
+                sent: 2,
+                received: 1,
+                rtt_us: Some(12_345),
+            }],
+        }
+    }
+
+    #[test]
+    fn json_is_valid_and_escaped() {
         let report = Report {
             enabled: true,
             hash_policy: HashPolicy::L4,
-            groups: vec![GroupStatus {
-                name: "v\"6\\".into(),
-                key,
-                state: State::Conflict,
-                mode: "resilient",
-                nexthop_group: Some(3959422976),
-                desired: vec![Leg {
-                    interface: Some("wan\n6".into()),
-                    device: "eth1".into(),
-                    nexthop: nh,
-                }],
-                installed: Some(Installed {
-                    protocol: 4,
-                    nexthop_group: None,
-                    legs: vec![Leg {
-                        interface: None,
-                        device: "eth1".into(),
-                        nexthop: Nexthop {
-                            gateway: None,
-                            ..nh
-                        },
-                    }],
-                }),
-                skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
-                fail_open: false,
-                tracking: None,
-            }],
+            groups: vec![group(None)],
             stale: vec![RouteKey {
                 dst: Prefix::any(Family::V4),
-                ..key
+                table: 100,
+                ..key()
             }],
-            probe_paths: 0,
             stale_objects: vec![3959422977],
+            stale_rules: vec![Rule {
+                family: Family::V6,
+                priority: 100,
+                mark: 0xEC00_0007,
+                table: 0xEC00_0007,
+                protocol: crate::route::PROTOCOL,
+            }],
             sysctls: vec![SysctlDrift {
                 name: "net.ipv6.fib_multipath_hash_policy".into(),
                 have: 0,
                 want: 1,
             }],
+            probe_paths: vec![ProbePath {
+                device: "wan1".into(),
+                family: Family::V6,
+                table: 0xEC00_0002,
+                gateway: Some("fe80::1".parse().unwrap()),
+                route_in_sync: true,
+                rule: RuleState::Missing,
+            }],
+            ..empty()
         };
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 3, "enabled": true, "hash_policy": "l4",
+                "version": 4, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "enabled": true, "hash_policy": "l4",
                 "groups": [{
-                    "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "metric": 1024, "fail_open": false,
+                    "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "table_name": "main", "metric": 1024, "fail_open": false,
                     "state": "conflict", "mode": "resilient", "nexthop_group": 3959422976u32,
-                    "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1}],
-                    "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": null, "device": "eth1", "gateway": null, "weight": 1}]},
+                    "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1, "flags": []}],
+                    "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": "wan\n6", "device": "eth1", "gateway": null, "weight": 1, "flags": ["dead", "linkdown"]}]},
                     "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
                 }],
-                "stale": [{"target": "0.0.0.0/0", "table": 254, "metric": 1024}],
+                "stale": [{"target": "0.0.0.0/0", "table": 100, "table_name": "100", "metric": 1024}],
                 "stale_objects": [3959422977u32],
+                "stale_rules": [{"family": "ipv6", "priority": 100, "mark": 0xEC00_0007u32, "table": 0xEC00_0007u32}],
                 "sysctls": [{"name": "net.ipv6.fib_multipath_hash_policy", "have": 0, "want": 1}],
+                "probe_paths": [{"device": "wan1", "family": "ipv6", "table": 0xEC00_0002u32, "gateway": "fe80::1", "state": "out_of_sync", "rule": "missing"}],
             })
         );
-        let empty = Report {
-            enabled: false,
-            hash_policy: HashPolicy::Keep,
-            groups: vec![],
-            stale: vec![],
-            probe_paths: 0,
-            stale_objects: vec![],
-            sysctls: vec![],
-        };
-        let v: serde_json::Value = serde_json::from_str(&empty.to_json()).unwrap();
+        assert_eq!(
+            report.out_of_sync(),
+            [
+                "v\"6\\",
+                "stale route 0.0.0.0/0 table 100 metric 1024",
+                "stale nexthop id 3959422977",
+                &format!("stale rule {}", report.stale_rules[0]),
+                "sysctl net.ipv6.fib_multipath_hash_policy",
+                "probe path of wan1 (ipv6)",
+            ]
+        );
+        let v: serde_json::Value = serde_json::from_str(&empty().to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"version": 3, "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "sysctls": []})
+            serde_json::json!({"version": 4, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "stale_rules": [], "sysctls": [], "probe_paths": []})
+        );
+    }
+
+    #[test]
+    fn text_names_its_sources_flags_probe_paths_and_tracking_in_one_vocabulary() {
+        let tracked = |r: Record, seconds_ago| Tracked {
+            record: r,
+            device: "wan1".into(),
+            seconds_ago,
+        };
+        let mut g = group(Some(Some(vec![
+            tracked(record(true, 0, 1, 100), Some(12)),
+            tracked(record(true, 2, 0, 100), Some(300)),
+            tracked(record(false, 0, 1, 100), Some(7300)),
+            tracked(record(false, 3, 0, 100), None),
+            tracked(record(true, 0, 0, 0), None),
+        ])));
+        g.fail_open = true;
+        let report = Report {
+            groups: vec![g],
+            probe_paths: vec![ProbePath {
+                device: "wan1".into(),
+                family: Family::V6,
+                table: 0xEC00_0002,
+                gateway: Some("fe80::1".parse().unwrap()),
+                route_in_sync: true,
+                rule: RuleState::InPlace,
+            }],
+            ..empty()
+        };
+        let text = report.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..2],
+            [
+                "config /etc/config/ecmp-hotplug; interfaces from ubus (network.interface dump)",
+                "disabled, hash policy keep",
+            ]
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("ecmp-hotplug:")),
+            "stdout is no error: {text}"
+        );
+        for want in [
+            "  installed: a route of proto static, not ours",
+            "             wan\n6: dev eth1 weight 1 (dead, linkdown)",
+            "  warning:   no member passes its probes (each is offline or failing): all are kept (fail open)",
+            "  tracking:  wan1_6 (wan1): online, 1 round passed in a row, last round 12 s ago; 2606:4700:4700::1111 12.3 ms 50% lost",
+            "             wan1_6 (wan1): failing, 2 rounds failed in a row, last round 5 min ago;",
+            "             wan1_6 (wan1): recovering, 1 round passed in a row, last round 2 h ago;",
+            "             wan1_6 (wan1): offline, 3 rounds failed in a row, last round in the future (the clock went back);",
+            "             wan1_6 (wan1): online, no round yet;",
+            "probe path: wan1 (ipv6): table 3959422978 default via fe80::1 dev wan1, mark 0xec000002, rule in place: in sync",
+        ] {
+            assert!(text.contains(want), "{want:?} in:\n{text}");
+        }
+        assert!(
+            report.out_of_sync() == ["v\"6\\"],
+            "{:?}",
+            report.out_of_sync()
         );
     }
 }

@@ -442,7 +442,7 @@ fn status_json_reports_desired_installed_and_left_out() {
     let s: Value = serde_json::from_str(&run.stdout).unwrap();
     let g = &s["groups"][0];
     assert_eq!(g["name"], "v6");
-    assert_eq!(g["state"], "out of sync");
+    assert_eq!(g["state"], "out_of_sync");
     assert_eq!(g["desired"][0]["interface"], "wan1_6");
     assert_eq!(g["installed"], Value::Null);
     assert_eq!(
@@ -464,8 +464,52 @@ fn status_json_reports_desired_installed_and_left_out() {
     let run = r.cli(&["status", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(s["groups"][0]["state"], "in sync");
+    assert_eq!(s["groups"][0]["state"], "in_sync");
     assert_eq!(s["groups"][0]["installed"]["protocol"], 236);
+    assert_eq!(s["groups"][0]["table"], 254);
+    assert_eq!(s["groups"][0]["table_name"], "main");
+    assert!(
+        s["config"]
+            .as_str()
+            .unwrap()
+            .starts_with("the built-in default"),
+        "{s}"
+    );
+    assert_eq!(s["dump"], "ubus (network.interface dump)");
+}
+
+#[test]
+fn status_shows_the_kernels_leg_flags_and_whose_each_installed_leg_is() {
+    let Some(r) = router("flags", 2) else {
+        return;
+    };
+    r.set_config(&MULTIPATH_V6);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.cli(&["sync"]).code, 0);
+    // Carrier gone and nobody told (no watch): the kernel keeps the leg and marks it
+    // (dead too, as ignore_routes_with_linkdown is on).
+    r.ip(&["link", "set", "peer1", "down"]);
+    let route = r.route("-6", "2000::/3").unwrap();
+    let kernel = &route["nexthops"];
+    assert_eq!(
+        kernel[0]["flags"],
+        serde_json::json!(["dead", "linkdown"]),
+        "{route}"
+    );
+    let run = r.cli(&["status", "--json"]);
+    let s: Value = serde_json::from_str(&run.stdout).unwrap();
+    let legs = &s["groups"][0]["installed"]["nexthops"];
+    assert_eq!(legs[0]["interface"], "wan1_6", "{s}");
+    assert_eq!(legs[1]["interface"], "wan2_6");
+    for i in 0..2 {
+        assert_eq!(legs[i]["device"], kernel[i]["dev"]);
+        assert_eq!(legs[i]["flags"], kernel[i]["flags"], "as ip -j shows them");
+    }
+    let text = r.cli(&["status"]).stdout;
+    assert!(
+        text.contains("wan1_6: via fe80::1 dev wan1 weight 1 (dead, linkdown)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -2559,7 +2603,7 @@ fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
         status.stderr
     );
     let json: Value = serde_json::from_str(&r.cli(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["version"], 3);
+    assert_eq!(json["version"], 4);
     assert_eq!(
         json["sysctls"][0],
         serde_json::json!({"name": "net.ipv4.fib_multipath_hash_policy", "have": 0, "want": 1})

@@ -102,6 +102,11 @@ fn holds_within(window: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// `status` as a person on the router runs it.
+fn status_text(n: &Nat66) -> String {
+    n.r.run_cmd(&mut n.r.on_router(&["status"])).stdout
+}
+
 /// `watch` with its log, once every uplink is a member.
 fn watching(n: &Nat66) -> Watch {
     let watch = Watch::start_logging(&n.r);
@@ -450,9 +455,9 @@ fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() 
     }
     let status = n.r.run_cmd(&mut n.r.on_router(&["status"]));
     assert!(
-        status
-            .stdout
-            .contains("every member is offline: all are kept (fail open)"),
+        status.stdout.contains(
+            "no member passes its probes (each is offline or failing): all are kept (fail open)"
+        ),
         "{}",
         status.stdout
     );
@@ -482,7 +487,18 @@ fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() 
     let json = n.r.run_cmd(&mut n.r.on_router(&["status", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["groups"][0]["fail_open"], true, "{doc}");
-    assert!(Watch::log(&n.r).contains("v6: every member is offline; all are kept (fail open)"));
+    assert!(Watch::log(&n.r).contains(
+        "v6: no member passes its probes (each is offline or failing): all are kept (fail open)"
+    ));
+    // One word per verdict, the text's own, in JSON too.
+    for t in doc["groups"][0]["tracking"].as_array().unwrap() {
+        let state = t["state"].as_str().unwrap();
+        assert!(
+            ["online", "failing", "offline", "recovering"].contains(&state),
+            "{t}"
+        );
+        assert!(status_text(&n).contains(&format!(": {state}, ")), "{state}");
+    }
 }
 
 #[test]
@@ -706,13 +722,27 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
             .is_some_and(|t| t.len() == 2)
     });
     let doc = rpcd("call status");
-    assert_eq!(doc["version"], 3);
+    assert_eq!(doc["version"], 4);
     let t = &doc["groups"][0]["tracking"][0];
     assert_eq!(t["interface"], "wan1_6");
     assert_eq!(t["online"], true);
     assert_eq!(t["targets"][0]["ip"], SERVER);
     assert!(t["targets"][0]["rtt_us"].as_u64().is_some(), "{doc}");
     assert!(t["last_round"].as_u64().unwrap() > 1_700_000_000);
+    // A device is a name, as everywhere in the document; its index is `ifindex`.
+    assert_eq!(t["device"], "wan1");
+    assert!(t["ifindex"].as_u64().is_some(), "{t}");
+    assert!(t["seconds_ago"].as_u64().is_some_and(|s| s < 60), "{t}");
+    assert_eq!(t["state"], "online");
+    // Probe paths are shown, each in sync once watch has written them.
+    let paths = doc["probe_paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 2, "{doc}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| p["state"] == "in_sync" && p["rule"] == "in_place"),
+        "{doc}"
+    );
     assert_eq!(rpcd("call nothing")["error"], "unknown method");
     // The ACL LuCI reads it by is valid JSON naming the method.
     let acl: serde_json::Value = serde_json::from_str(

@@ -51,6 +51,11 @@ pub const RTA_NH_ID: u16 = 30;
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
 pub const RT_SCOPE_LINK: u8 = 253;
 pub const RT_SCOPE_NOWHERE: u8 = 255;
+/// `RTNH_F_DEAD`, `RTNH_F_LINKDOWN` (linux/rtnetlink.h): a leg the kernel does not use, its
+/// device down or without carrier. In `rtnh_flags`, and in `rtm_flags` for a single nexthop.
+pub const RTNH_F_DEAD: u8 = 1;
+pub const RTNH_F_LINKDOWN: u8 = 16;
+
 /// `RTM_F_CLONED`: a cache entry, not a route anyone configured.
 pub const RTM_F_CLONED: u32 = 0x200;
 

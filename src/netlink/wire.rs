@@ -500,7 +500,9 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
     let mut oif = None;
     let mut gateway = None;
     let mut nexthops = Vec::new();
+    let mut leg_flags = Vec::new();
     let mut nh_id = None;
+    const UNUSED: u8 = RTNH_F_DEAD | RTNH_F_LINKDOWN;
     for attr in attrs(payload.get(RTMSG..).unwrap_or_default()) {
         let (kind, p) = attr?;
         match kind {
@@ -511,7 +513,13 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
             RTA_OIF => oif = Some(read_u32(p, "route attribute RTA_OIF")?),
             RTA_GATEWAY => gateway = Some(read_addr(p, "route attribute RTA_GATEWAY")?),
             RTA_MULTIPATH => {
-                nexthops = multipath_from_bytes(p)?.iter().map(Nexthop::from).collect()
+                let legs = multipath_from_bytes(p)?;
+                leg_flags = legs
+                    .iter()
+                    .filter(|l| l.flags & UNUSED != 0)
+                    .map(|l| (l.ifindex, l.gateway, l.flags & UNUSED))
+                    .collect();
+                nexthops = legs.iter().map(Nexthop::from).collect();
             }
             RTA_NH_ID => nh_id = Some(read_u32(p, "route attribute RTA_NH_ID")?),
             _ => {}
@@ -523,6 +531,10 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
             gateway,
             weight: Weight::ONE,
         });
+        let flags = (msg.flags & u32::from(UNUSED)) as u8;
+        if flags != 0 {
+            leg_flags.push((ifindex, gateway, flags));
+        }
     }
     let prefix =
         |addr, len| Prefix::new(addr, len).map_err(|e| WireError(format!("route prefix: {e}")));
@@ -539,6 +551,7 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
         tos: msg.tos,
         kind: msg.kind,
         nh_id,
+        leg_flags,
         ..Route::new(key, msg.protocol, nexthops)
     }))
 }
