@@ -39,6 +39,13 @@ pub enum Value {
     List(Vec<Vec<u8>>),
 }
 
+impl Section {
+    /// libuci's name for it, as `uci -X show` prints it: its own, or `cfgNNHHHH`.
+    pub fn uci_name(&self) -> &str {
+        &self.uci_name
+    }
+}
+
 impl Value {
     /// Every element: a single option reads as a one-element list, as `config_get` does.
     pub fn items(&self) -> &[Vec<u8>] {
