@@ -197,10 +197,11 @@ impl Parser<'_> {
     /// dozen of those lines exhaust memory: libuci then fails the load (`UCI_ERR_MEM`), and so
     /// does this, at `MAX_LINEBUF`.
     fn grow(&mut self) -> Result<(), SyntaxError> {
-        self.size *= 2;
-        if self.size > MAX_LINEBUF {
+        // Checked before doubling: on a 32-bit router 2^31 doubled is no `usize`.
+        if self.size > MAX_LINEBUF / 2 {
             return self.error("Out of memory");
         }
+        self.size *= 2;
         Ok(())
     }
 
