@@ -197,8 +197,9 @@ impl Parser<'_> {
     /// dozen of those lines exhaust memory: libuci then fails the load (`UCI_ERR_MEM`), and so
     /// does this, at `MAX_LINEBUF`.
     fn grow(&mut self) -> Result<(), SyntaxError> {
-        // Checked before doubling: on a 32-bit router 2^31 doubled is no `usize`.
-        if self.size > MAX_LINEBUF / 2 {
+        // Doubling to MAX_LINEBUF is what fails; checked before, as 2^31 doubled is no
+        // 32-bit `usize`.
+        if self.size >= MAX_LINEBUF / 2 {
             return self.error("Out of memory");
         }
         self.size *= 2;
