@@ -86,6 +86,7 @@ pub fn parse(file: &[u8]) -> Result<Vec<Section>, SyntaxError> {
         sections: Vec::new(),
         current: None,
         counter: 0,
+        newlines: (0, 0),
     };
     while !p.eof {
         p.pos = 0;
@@ -151,6 +152,8 @@ struct Parser<'a> {
     current: Option<usize>,
     /// `n_section`: sections allocated so far, named or not (`uci_alloc_section`).
     counter: u32,
+    /// Newlines in the file before `.0`, for `line`: `.1`.
+    newlines: (usize, usize),
 }
 
 impl Parser<'_> {
@@ -178,11 +181,17 @@ impl Parser<'_> {
     }
 
     /// The line a person would name: the last one read (libuci's count, plus the last line
-    /// of a file that doesn't end in a newline).
-    fn line(&self) -> usize {
-        let read = self.file.get(..self.at).unwrap_or_default();
-        let ended = read.last() == Some(&b'\n');
-        read.iter().filter(|&&c| c == b'\n').count() + usize::from(!ended)
+    /// of a file that doesn't end in a newline). Newlines are counted once, as reading moves
+    /// on: a file of many statements is not read again for each.
+    fn line(&mut self) -> usize {
+        let (from, to) = (self.newlines.0, self.at);
+        let more = self.file.get(from..to).unwrap_or_default();
+        self.newlines = (
+            to,
+            self.newlines.1 + more.iter().filter(|&&c| c == b'\n').count(),
+        );
+        let ended = to.checked_sub(1).and_then(|i| self.file.get(i)) == Some(&b'\n');
+        self.newlines.1 + usize::from(!ended)
     }
 
     fn error<T>(&self, message: &'static str) -> Result<T, SyntaxError> {
