@@ -914,6 +914,18 @@ mod tests {
         }
     }
 
+    /// wan1's IPv6 probe path, its route in place.
+    fn probe_path(rule: RuleState) -> ProbePath {
+        ProbePath {
+            device: "wan1".into(),
+            family: Family::V6,
+            table: 0xEC00_0002,
+            gateway: Some("fe80::1".parse().unwrap()),
+            route_in_sync: true,
+            rule,
+        }
+    }
+
     fn record(online: bool, fails: u32, passes: u32, last_round: u64) -> Record {
         Record {
             group: "v6".into(),
@@ -957,14 +969,7 @@ mod tests {
                 have: 0,
                 want: 1,
             }],
-            probe_paths: vec![ProbePath {
-                device: "wan1".into(),
-                family: Family::V6,
-                table: 0xEC00_0002,
-                gateway: Some("fe80::1".parse().unwrap()),
-                route_in_sync: true,
-                rule: RuleState::Missing,
-            }],
+            probe_paths: vec![probe_path(RuleState::Missing)],
             ..empty()
         };
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
@@ -1023,14 +1028,7 @@ mod tests {
         g.fail_open = true;
         let report = Report {
             groups: vec![g],
-            probe_paths: vec![ProbePath {
-                device: "wan1".into(),
-                family: Family::V6,
-                table: 0xEC00_0002,
-                gateway: Some("fe80::1".parse().unwrap()),
-                route_in_sync: true,
-                rule: RuleState::InPlace,
-            }],
+            probe_paths: vec![probe_path(RuleState::InPlace)],
             ..empty()
         };
         let text = report.to_string();

@@ -672,12 +672,8 @@ config globals
         *MULTIPATH_V6
     ));
     r.set_dump(&v6_dump(&[true, true]));
-    let syslog = r.syslog();
-    let mut buf = [0u8; 2048];
-    let mut next = || {
-        let n = syslog.recv(&mut buf).expect("a syslog line within 5 s");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let mut syslog = r.syslog();
+    let mut next = || syslog.next();
     // Run as rpcd, an init script or a postinst run them: stderr is a pipe.
     let run = |args: &str| r.run_cmd(&mut r.on_router(&args.split(' ').collect::<Vec<_>>()));
     // sync: its lines (the warning, the changes) go to syslog as well as to stderr.
@@ -2520,12 +2516,8 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
     };
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
-    let syslog = r.syslog();
-    let mut buf = [0u8; 1024];
-    let mut next = || {
-        let n = syslog.recv(&mut buf).expect("a syslog line");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let mut syslog = r.syslog();
+    let mut next = || syslog.next();
     // hotplug: every line to syslog (`logread -e ecmp-hotplug`), daemon facility, none to
     // stderr.
     let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
@@ -2659,12 +2651,8 @@ fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
     };
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
-    let syslog = r.syslog();
-    let mut buf = [0u8; 2048];
-    let mut next = || {
-        let n = syslog.recv(&mut buf).expect("a syslog line within 5 s");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let mut syslog = r.syslog();
+    let mut next = || syslog.next();
     // Out of sync (exit 1) is still a document, and so is in sync.
     let doc = ubus_call_status(&r).expect("a reply");
     assert_eq!(doc["groups"][0]["desired"].as_array().unwrap().len(), 2);

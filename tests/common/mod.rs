@@ -250,14 +250,14 @@ impl Router {
     }
 
     /// A syslog for the router's runs: what they send to /dev/log arrives here.
-    pub fn syslog(&self) -> std::os::unix::net::UnixDatagram {
+    pub fn syslog(&self) -> Syslog {
         fs::create_dir_all(self.path("dev-layer")).unwrap();
         fs::write(self.path("dev-layer/log"), "").unwrap();
         let socket = std::os::unix::net::UnixDatagram::bind(self.path("log.sock")).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        socket
+        Syslog(socket)
     }
 
     /// The binary as `/usr/sbin/ecmp-hotplug` inside the router's mount namespace (its
@@ -820,6 +820,18 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The router's syslog (`Router::syslog`), a line at a time.
+pub struct Syslog(std::os::unix::net::UnixDatagram);
+
+impl Syslog {
+    /// The next line the router's runs logged, waiting at most 5 s for it.
+    pub fn next(&mut self) -> String {
+        let mut buf = [0u8; 2048];
+        let n = self.0.recv(&mut buf).expect("a syslog line within 5 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 }
 
