@@ -123,7 +123,7 @@ pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
     }
     match command {
         Command::Hotplug => hotplug(opts),
-        Command::Sync => reconcile(opts, &[], None, &mut None),
+        Command::Sync => reconcile(opts, &[], None, None, &mut None),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
         Command::Watch => crate::watch::run(opts),
@@ -149,7 +149,7 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         (Some(interface), Action::Ifup) => Some(interface.as_str()),
         _ => None,
     };
-    reconcile(opts, &hints, fresh, &mut None)
+    reconcile(opts, &hints, fresh, None, &mut None)
 }
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
@@ -468,11 +468,13 @@ fn execute(
 }
 
 /// Reads everything, plans and applies. `hints` name who may have just left a group (for the
-/// log); `seen`, when the plan was made, receives what it saw.
+/// log); `said`: in `watch`, the health notes its last run said (`plan::health_notes`), so
+/// that only changes are said again; `seen`, when the plan was made, receives what it saw.
 pub(crate) fn reconcile(
     opts: &Options,
     hints: &[Hint],
     fresh: Option<&str>,
+    said: Option<&[String]>,
     seen: &mut Option<Seen>,
 ) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
@@ -493,10 +495,19 @@ pub(crate) fn reconcile(
         }
     }
     warn_skipped(&plan.desired);
-    for d in plan.desired.iter().filter(|d| d.fail_open) {
-        warn!("{}: {}", d.group.name, status::FAIL_OPEN);
+    let notes = plan::health_notes(&plan.desired);
+    match said {
+        Some(said) => {
+            for note in notes.iter().filter(|n| !said.contains(n)) {
+                warn!("{note}");
+            }
+            for note in said.iter().filter(|n| !notes.contains(n)) {
+                info!("no longer: {note}");
+            }
+        }
+        None => notes.iter().for_each(|n| debug!("{n}")),
     }
-    *seen = Some(Seen::of(&plan.desired));
+    *seen = Some(Seen::of(&plan.desired, notes));
     let departures = plan::departures(
         &plan.desired,
         &snap.installed,

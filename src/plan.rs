@@ -81,8 +81,12 @@ pub struct Desired<'c> {
     /// The interfaces behind `route.nexthops`, in interface-name order.
     pub members: Vec<Member>,
     pub skipped: Vec<Skip>,
-    /// Every member would be offline (tracking, mwan3track): all are kept instead.
+    /// Every member would be offline (tracking, mwan3track) or is held, and one at least is
+    /// offline: all are kept instead.
     pub fail_open: bool,
+    /// Members held: failing `down` rounds in a row, every one of them a round that every
+    /// member failed, so none is taken out for them.
+    pub held: Vec<String>,
     /// The uplinks `watch` probes for this group: its members and those left out only for
     /// being offline, without the ones whose member section says `track '0'`.
     pub tracked: Vec<Member>,
@@ -296,9 +300,17 @@ fn desired_group<'c>(
         None => Vec::new(),
     };
     let verdicts: Vec<Verdict> = members.iter().map(|m| health.verdict(group, m)).collect();
-    // Fail open: tracking that condemns every member is likelier wrong than right, and an
-    // empty group would take the route away.
-    let fail_open = !members.is_empty() && !verdicts.contains(&Verdict::Healthy);
+    let held = members
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| **v == Verdict::Condemned)
+        .map(|(m, _)| m.interface.clone())
+        .collect();
+    // Fail open: tracking that condemns every member, and would take one out at least, is
+    // likelier wrong than right, and an empty group would take the route away. Members that
+    // are all held are kept anyway: that is no fail open.
+    let fail_open = !verdicts.contains(&Verdict::Healthy)
+        && verdicts.iter().any(|v| matches!(v, Verdict::Out(_)));
     if !fail_open {
         let mut verdicts = verdicts.into_iter();
         members.retain(|m| match verdicts.next() {
@@ -334,6 +346,7 @@ fn desired_group<'c>(
         members,
         skipped,
         fail_open,
+        held,
         tracked,
     }
 }
@@ -345,6 +358,28 @@ pub struct Health {
     pub tracked: Vec<crate::track::Record>,
     /// Interfaces mwan3track has found offline after at least one probe turn.
     pub mwan3_offline: Vec<String>,
+}
+
+/// What fail open is, in the words tracking uses.
+pub const FAIL_OPEN: &str =
+    "no member passes its probes (each is offline or failing): all are kept (fail open)";
+
+/// What holding members means, after their names.
+pub const HELD: &str = "held: every member failed the same rounds, so none is taken out for them";
+
+/// What a run has to say of its groups' health (fail open, held members), one line each.
+/// `watch` says a line when it first holds and when it no longer does; other runs, which
+/// keep no state, only at debug (they would repeat it on every event).
+pub fn health_notes(desired: &[Desired]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for d in desired {
+        if d.fail_open {
+            notes.push(format!("{}: {FAIL_OPEN}", d.group.name));
+        } else if !d.held.is_empty() {
+            notes.push(format!("{}: {} {HELD}", d.group.name, d.held.join(", ")));
+        }
+    }
+    notes
 }
 
 /// What health says of one member.
@@ -1416,6 +1451,7 @@ mod tests {
             members: vec![],
             skipped: vec![],
             fail_open: false,
+            held: Vec::new(),
             tracked: vec![],
         }
     }
@@ -2309,6 +2345,52 @@ mod tests {
         let (members, skipped, fail_open) = plan_with(&h);
         assert_eq!(members.len(), 3);
         assert!(skipped.is_empty() && fail_open);
+    }
+
+    #[test]
+    fn held_members_are_held_not_fail_open_and_the_notes_say_which() {
+        let (cfg, d) = tracked(&[]);
+        let notes = |h: &Health| {
+            let desired = super::desired(&d, &cfg, &links(), false, h);
+            (
+                desired[0].fail_open,
+                desired[0].held.clone(),
+                health_notes(&desired),
+            )
+        };
+        // Every member held (record(name, device, online, fails): online, down rounds
+        // failed): nobody would be taken out, so this is no fail open.
+        let all_held = Health {
+            tracked: vec![
+                record("wan6", 2, true, 3),
+                record("wanb_6", 3, true, 3),
+                record("wanc_6", 6, true, 3),
+            ],
+            ..Health::default()
+        };
+        assert_eq!(
+            notes(&all_held),
+            (
+                false,
+                vec!["wan6".into(), "wanb_6".into(), "wanc_6".into()],
+                vec![format!("v6: wan6, wanb_6, wanc_6 {HELD}")]
+            )
+        );
+        // One offline, the others held: fail open, said as such.
+        let h = Health {
+            tracked: vec![
+                record("wan6", 2, false, 3),
+                record("wanb_6", 3, true, 3),
+                record("wanc_6", 6, true, 3),
+            ],
+            ..Health::default()
+        };
+        let (fail_open, held, said) = notes(&h);
+        assert!(fail_open);
+        assert_eq!(held, ["wanb_6", "wanc_6"]);
+        assert_eq!(said, [format!("v6: {FAIL_OPEN}")]);
+        // Healthy: nothing to say.
+        assert_eq!(notes(&Health::default()), (false, vec![], vec![]));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::config::{Config, HashPolicy};
 use crate::netlink::uapi::{RTNH_F_DEAD, RTNH_F_LINKDOWN};
-use crate::plan::{Change, Changes, Desired, PROBES, Paths};
+use crate::plan::{Change, Changes, Desired, FAIL_OPEN, HELD, PROBES, Paths};
 use crate::route::{
     Family, Links, Nexthop, ProtocolName, Route, RouteKey, Rule, TableName, leg_text,
 };
@@ -134,6 +134,8 @@ pub struct GroupStatus {
     pub skipped: Vec<(String, String)>,
     /// No member passes its probes (each offline or failing) and all are kept.
     pub fail_open: bool,
+    /// Members held (plan::Desired::held).
+    pub held: Vec<String>,
     /// A tracking group: its uplinks' records as `watch` published them (`None`: no `watch`
     /// is running, so tracking counts for nothing).
     pub tracking: Option<Option<Vec<Tracked>>>,
@@ -247,6 +249,7 @@ impl Report {
                         .map(|s| (s.interface.clone(), s.reason.to_string()))
                         .collect(),
                     fail_open: d.fail_open,
+                    held: d.held.clone(),
                     tracking: d.group.track.as_ref().map(|_| {
                         about.tracking.map(|t| {
                             let tracked = |r: &&Record| {
@@ -438,6 +441,7 @@ mod json {
         installed: Option<Installed<'a>>,
         skipped: Vec<Skip<'a>>,
         fail_open: bool,
+        held: &'a [String],
         /// Absent: the group doesn't track; `null`: no `watch` is running.
         #[serde(skip_serializing_if = "Option::is_none")]
         tracking: Option<Option<Vec<Tracking<'a>>>>,
@@ -626,6 +630,7 @@ mod json {
                 .map(|(interface, reason)| Skip { interface, reason })
                 .collect(),
             fail_open: g.fail_open,
+            held: &g.held,
             tracking: g
                 .tracking
                 .as_ref()
@@ -641,10 +646,6 @@ fn policy_name(p: HashPolicy) -> &'static str {
         HashPolicy::Keep => "keep",
     }
 }
-
-/// What fail open is, in the words tracking uses.
-pub const FAIL_OPEN: &str =
-    "no member passes its probes (each is offline or failing): all are kept (fail open)";
 
 fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Result {
     if legs.is_empty() {
@@ -780,6 +781,8 @@ impl fmt::Display for Report {
             }
             if g.fail_open {
                 writeln!(f, "  {:<10} {FAIL_OPEN}", "warning:")?;
+            } else if !g.held.is_empty() {
+                writeln!(f, "  {:<10} {} {HELD}", "held:", g.held.join(", "))?;
             }
             match &g.tracking {
                 None => {}
@@ -910,6 +913,7 @@ mod tests {
             }),
             skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
             fail_open: false,
+            held: vec![],
             tracking,
         }
     }
@@ -984,6 +988,7 @@ mod tests {
                     "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1, "flags": []}],
                     "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": "wan\n6", "device": "eth1", "gateway": null, "weight": 1, "flags": ["dead", "linkdown"]}]},
                     "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
+                    "held": [],
                 }],
                 "stale": [{"target": "0.0.0.0/0", "table": 100, "table_name": "100", "metric": 1024}],
                 "stale_objects": [3959422977u32],

@@ -29,11 +29,16 @@ pub(crate) struct Seen {
     devices: Vec<u32>,
     /// Each tracking group: its name, how it tracks, and the uplinks to probe.
     probes: Vec<(String, Track, Vec<Uplink>)>,
+    /// What the run said of the groups' health (`plan::health_notes`).
+    notes: Vec<String>,
 }
 
 impl Seen {
-    pub(crate) fn of(desired: &[Desired]) -> Seen {
-        let mut seen = Seen::default();
+    pub(crate) fn of(desired: &[Desired], notes: Vec<String>) -> Seen {
+        let mut seen = Seen {
+            notes,
+            ..Seen::default()
+        };
         for d in desired {
             for m in &d.members {
                 seen.members
@@ -100,7 +105,8 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             // (linkwatch), so this goes by who was a member, not by which events came.
             let before = seen.take();
             let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
-            if let Err(e) = reconcile(opts, &hints, None, &mut seen) {
+            let said = before.as_ref().map_or(&[][..], |b| b.notes.as_slice());
+            if let Err(e) = reconcile(opts, &hints, None, Some(said), &mut seen) {
                 error!("{e}");
             }
             // A run that could not plan keeps what the last one saw.
@@ -444,6 +450,7 @@ mod tests {
             ],
             devices: vec![2, 3, 5],
             probes: vec![],
+            notes: vec![],
         };
         let mut carrier = vec![(2, true), (3, true), (4, true), (5, false)];
         let mut wake = Wake {
