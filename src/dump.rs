@@ -39,6 +39,9 @@ pub struct Interface {
     pub proto: Option<String>,
     /// `l3_device`: the netdev routes go through (`pppoe-wan` for PPPoE; absent while down).
     pub device: Option<String>,
+    /// `device`: the netdev it is configured on, named while it is down too (the PPPoE
+    /// session's `eth0.2`; a DHCPv6 uplink's own). Only a hint: one of the wrong type is none.
+    pub configured_device: Option<String>,
     /// Default routes (mask 0) of both families from `route` and `inactive.route`.
     pub defaults: Vec<DefaultRoute>,
     /// Seconds it has been up (`uptime`): a new session (a new `ifup`) restarts it. An
@@ -279,6 +282,8 @@ mod raw {
         #[serde(borrow)]
         pub l3_device: Option<Scalar<'a>>,
         #[serde(borrow)]
+        pub device: Option<Scalar<'a>>,
+        #[serde(borrow)]
         pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
         #[serde(borrow)]
         pub inactive: Option<Kind<Inactive<'a>>>,
@@ -387,6 +392,7 @@ impl Interface {
             up: false,
             proto: None,
             device: None,
+            configured_device: None,
             defaults: Vec::new(),
             uptime: None,
             addresses: Vec::new(),
@@ -403,6 +409,10 @@ impl Interface {
         self.proto = text(&obj.proto, "proto")?.map(str::to_string);
         self.up = boolean(&obj.up, "up")?.unwrap_or(false);
         self.device = text(&obj.l3_device, "l3_device")?.map(str::to_string);
+        self.configured_device = text(&obj.device, "device")
+            .ok()
+            .flatten()
+            .map(str::to_string);
         if !self.up {
             return Ok(());
         }

@@ -90,6 +90,9 @@ pub struct Desired<'c> {
     /// The uplinks `watch` probes for this group: its members and those left out only for
     /// being offline, without the ones whose member section says `track '0'`.
     pub tracked: Vec<Member>,
+    /// The configured devices of candidates that have none to route through now (down), by
+    /// index: `watch` follows default routes there too.
+    pub waiting: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,6 +265,13 @@ fn desired_group<'c>(
         })
         .collect();
     let mut members: Vec<Member> = Vec::new();
+    // A candidate with no device to route through (down: netifd names no `l3_device`) is
+    // still watched on the device it is configured on, where its default comes back.
+    let waiting = candidates
+        .iter()
+        .filter(|i| i.device.is_none())
+        .filter_map(|i| links.index(i.configured_device.as_deref()?))
+        .collect();
     for iface in candidates {
         match member(iface, group.family(), config, links) {
             Ok(m) if mode == Mode::Resilient && !links.carrier(m.nexthop.ifindex) => {
@@ -348,6 +358,7 @@ fn desired_group<'c>(
         fail_open,
         held,
         tracked,
+        waiting,
     }
 }
 
@@ -529,11 +540,14 @@ pub fn gateway(iface: &Interface, family: Family) -> Result<Option<IpAddr>, Reas
 }
 
 impl Desired<'_> {
-    /// Every device of the group's candidates (members, and those left out that have one):
+    /// Every device of the group's candidates (members, those left out that have one, and
+    /// the configured devices of those that are down):
     /// where a default route appearing, changing or going away may change the group.
     pub fn devices(&self) -> impl Iterator<Item = u32> + '_ {
         let members = self.members.iter().map(|m| m.nexthop.ifindex);
-        members.chain(self.skipped.iter().filter_map(|s| s.device))
+        members
+            .chain(self.skipped.iter().filter_map(|s| s.device))
+            .chain(self.waiting.iter().copied())
     }
 
     /// The nexthops of this group that the kernel has now: its legs, and its route's own
@@ -1271,6 +1285,27 @@ mod tests {
     }
 
     #[test]
+    fn a_down_candidate_is_watched_on_its_configured_device() {
+        // netifd's dump of a down interface: no l3_device, but the device it is set up on.
+        let d = dump(&format!(
+            r#"{},{{"interface":"wanb_6","up":false,"proto":"dhcpv6","device":"eth2","data":{{}}}},
+               {{"interface":"wanc_6","up":false,"proto":"dhcpv6","data":{{}}}}"#,
+            v6_iface("wan6", "eth1", "fe80::1")
+        ));
+        let g = group("v6", "2000::/3", &["dhcpv6"], &[]);
+        let cfg = config(vec![g], &[]);
+        let desired = super::desired(&d, &cfg, &links(), false, &Health::default());
+        assert_eq!(
+            desired[0].waiting,
+            [3],
+            "eth2 (3) for wanb_6; wanc_6 names none"
+        );
+        let mut devices: Vec<u32> = desired[0].devices().collect();
+        devices.sort();
+        assert_eq!(devices, [2, 3]);
+    }
+
+    #[test]
     fn membership_table() {
         // (case, interfaces in the dump, group, expected nexthops, expected skips)
         type Case<'a> = (
@@ -1452,6 +1487,7 @@ mod tests {
             skipped: vec![],
             fail_open: false,
             held: Vec::new(),
+            waiting: Vec::new(),
             tracked: vec![],
         }
     }

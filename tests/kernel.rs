@@ -2104,6 +2104,41 @@ fn leg_gateway(r: &Router, dev: &str) -> Option<String> {
     leg["gateway"].as_str().map(str::to_string)
 }
 
+/// Issue 16, N1: watch started before a DHCPv6 uplink is up (boot, an ifdown/ifup, a carrier
+/// cycle, after which netifd takes it down): netifd's dump names only its configured
+/// `device` then, and watch must still follow that device's default route once it is up.
+#[test]
+fn resilient_an_uplink_down_when_watch_started_is_followed_once_up() {
+    let Some(r) = router("gwboot", 2) else {
+        return;
+    };
+    netifd_default(&r, "wan1", "fe80::1");
+    r.set_dump(&dump(&[
+        v6_uplink("wan1_6", "wan1", "fe80::1", true),
+        v6_uplink("wan2_6", "wan2", "fe80::2", false),
+    ]));
+    let _watch = Watch::start_logging(&r);
+    let bound = Duration::from_secs(2);
+    within(bound, "the group over wan1 at start", || {
+        r.route("-6", "2000::/3").is_some() && r.resilient_group("2000::/3").1.len() == 1
+    });
+    // wan2_6 comes up: its default (the RA) and netifd's ifup event, a hotplug run that watch
+    // never sees.
+    r.set_dump(&v6_dump(&[true, true]));
+    netifd_default(&r, "wan2", "fe80::2");
+    let run = r.hotplug("ifup", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    within(bound, "both legs", || {
+        r.resilient_group("2000::/3").1.len() == 2
+    });
+    // Its gateway moves in place, with no event: watch follows it.
+    r.set_dump(&v6_dump(&[true, true]).replace("\"fe80::2\"", "\"fe80::2:1\""));
+    netifd_default(&r, "wan2", "fe80::2:1");
+    within(bound, "wan2's leg on the new gateway", || {
+        leg_gateway(&r, "wan2").as_deref() == Some("fe80::2:1")
+    });
+}
+
 #[test]
 fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
     let Some(r) = router("gwmove", 3) else {

@@ -460,8 +460,9 @@ impl Drop for Router {
 /// delegated prefix (source-specific copies), as odhcp6c hands them over.
 pub fn v6_uplink(name: &str, dev: &str, gw: &str, up: bool) -> String {
     if !up {
+        // As netifd dumps a down interface: the device it is set up on, no l3_device.
         return format!(
-            r#"{{"interface":"{name}","up":false,"pending":false,"available":true,"proto":"dhcpv6","data":{{}}}}"#
+            r#"{{"interface":"{name}","up":false,"pending":false,"available":true,"proto":"dhcpv6","device":"{dev}","data":{{}}}}"#
         );
     }
     format!(
