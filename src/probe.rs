@@ -44,6 +44,8 @@ pub struct Round {
 
 struct Socket {
     fd: Option<OwnedFd>,
+    /// Not probed this round: no usable address of its own (`track::Probed::probed`).
+    unprobed: bool,
     uplink: Uplink,
     targets: Vec<Target>,
     /// (sequence number, target index, sent at) of each echo not yet answered.
@@ -67,6 +69,7 @@ impl Round {
         for uplink in uplinks {
             let mut s = Socket {
                 fd: None,
+                unprobed: false,
                 uplink: uplink.clone(),
                 targets: targets
                     .iter()
@@ -118,6 +121,7 @@ impl Round {
                 device: s.uplink.ifindex,
                 uptime: s.uplink.uptime,
                 targets: s.targets,
+                probed: !s.unprobed,
             })
             .collect()
     }
@@ -130,6 +134,12 @@ impl Socket {
             true => (AddressFamily::Inet6, SockProtocol::IcmpV6),
             false => (AddressFamily::Inet, SockProtocol::Icmp),
         };
+        // Only from an address of its own: without one the kernel would pick another
+        // uplink's, and the answer (if any) would come back through that uplink.
+        let Some(source) = self.uplink.source.filter(|s| s.is_ipv6() == v6) else {
+            self.unprobed = true;
+            return Ok(());
+        };
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let fd = socket::socket(family, SockType::Raw, flags, protocol)?;
         socket::setsockopt(&fd, sockopt::Mark, &self.uplink.mark)?;
@@ -138,8 +148,13 @@ impl Socket {
             sockopt::BindToDevice,
             &std::ffi::OsString::from(&self.uplink.device),
         )?;
-        if let Some(source) = self.uplink.source.filter(|s| s.is_ipv6() == v6) {
-            socket::bind(fd.as_raw_fd(), &address(source))?;
+        match socket::bind(fd.as_raw_fd(), &address(source)) {
+            // Tentative (duplicate address detection runs for about a second): not yet.
+            Err(nix::errno::Errno::EADDRNOTAVAIL) => {
+                self.unprobed = true;
+                return Ok(());
+            }
+            r => r?,
         }
         let fd = self.fd.insert(fd);
         for k in 0..count {

@@ -75,6 +75,11 @@ pub struct Probed {
     pub device: u32,
     pub uptime: u64,
     pub targets: Vec<Target>,
+    /// `false`: not probed, as it has no usable address of its own yet (odhcp6c binds the
+    /// DHCPv6 address seconds after netifd puts the interface up; a new address is tentative
+    /// during DAD). Probes without one would leave with another uplink's source and be
+    /// answered through that one, if at all: the round tells nothing of this uplink.
+    pub probed: bool,
 }
 
 /// A verdict that changed in a round (every change calls for a plan).
@@ -138,7 +143,7 @@ pub fn judge(
     let passed = |p: &Probed| {
         p.targets.iter().filter(|t| t.received > 0).count() as u32 >= track.reliability
     };
-    let everyone_failed = !round.iter().any(passed);
+    let everyone_failed = !round.iter().filter(|p| p.probed).any(passed);
     let mut out = Vec::new();
     for p in round {
         let pass = passed(&p);
@@ -172,6 +177,10 @@ pub fn judge(
         if r.new_session(p.device, p.uptime) {
             r.renew(p.device, p.uptime);
         }
+        r.uptime = p.uptime;
+        if !p.probed {
+            continue;
+        }
         if pass {
             r.passes = r.passes.saturating_add(1);
             r.fails = 0;
@@ -179,7 +188,6 @@ pub fn judge(
             r.fails = r.fails.saturating_add(1);
             r.passes = 0;
         }
-        r.uptime = p.uptime;
         r.targets = p.targets;
         r.last_round = now;
         let flip = match r.online {
@@ -220,6 +228,7 @@ mod tests {
             interface: interface.into(),
             device,
             uptime: 100,
+            probed: true,
             targets: answers
                 .iter()
                 .enumerate()
@@ -231,6 +240,43 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_uplink_without_a_usable_address_is_not_probed_yet_not_failing() {
+        let track = Track { down: 2, ..TRACK };
+        let unprobed = |name| Probed {
+            probed: false,
+            ..probed(name, 3, &[0])
+        };
+        let mut records = Vec::new();
+        // Rounds in which it can't be probed: no verdict moves, its record waits online.
+        for now in 1..=5 {
+            let changed = judge(
+                &mut records,
+                "v6",
+                &track,
+                vec![probed("a", 2, &[2]), unprobed("b")],
+                now,
+            );
+            assert!(changed.is_empty(), "{changed:?}");
+        }
+        assert_eq!(state(&records, "b"), (true, 0, 0));
+        let b = records.iter().find(|r| r.interface == "b").unwrap();
+        assert_eq!(b.last_round, 0, "no round yet");
+        // It takes no part in the round: `a` failing is every probed uplink failing, so `a`
+        // is held (online, failing), as when every uplink fails.
+        for now in 6..=7 {
+            judge(
+                &mut records,
+                "v6",
+                &track,
+                vec![probed("a", 2, &[0]), unprobed("b")],
+                now,
+            );
+        }
+        assert_eq!(state(&records, "a"), (true, 2, 0));
+        assert_eq!(state(&records, "b"), (true, 0, 0));
     }
 
     fn state(records: &[Record], interface: &str) -> (bool, u32, u32) {
