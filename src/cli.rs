@@ -11,8 +11,8 @@ use argh::FromArgs;
 
 use crate::app::{Command, DumpSource, Options};
 
-/// Keep ECMP routes over an OpenWrt router's uplinks in step with netifd. Run `ecmp-hotplug
-/// <command> --help` for a command's options.
+/// Keep ECMP routes over an OpenWrt router's uplinks in step with netifd. The options may
+/// also follow the command; `ecmp-hotplug <command> --help` says which it takes.
 #[derive(FromArgs, Debug, PartialEq)]
 struct Args {
     /// config file (default /etc/config/ecmp-hotplug; the built-in default if that is
@@ -45,86 +45,110 @@ enum Sub {
     Watch(Watch),
 }
 
-/// Reconcile on an /etc/hotplug.d/iface event (reads ACTION, INTERFACE, DEVICE).
+// Each command's description names the options it takes (`TAKES`), which argh declares once,
+// on `Args`: as fields of every command they cost 4.4 KB on mipsel.
+
+/// Reconcile on an /etc/hotplug.d/iface event (reads ACTION, INTERFACE, DEVICE). Takes
+/// --config FILE, --dump FILE, --dry-run, --verbose (-v).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "hotplug")]
-struct Hotplug {
-    /// config file (default /etc/config/ecmp-hotplug)
-    #[argh(option, arg_name = "FILE")]
-    config: Option<PathBuf>,
-    /// read the interface dump from FILE ('-' for stdin) instead of ubus
-    #[argh(option, arg_name = "FILE")]
-    dump: Option<String>,
-    /// print the changes, make none
-    #[argh(switch)]
-    dry_run: bool,
-    /// debug logging
-    #[argh(switch, short = 'v')]
-    verbose: bool,
-}
+struct Hotplug {}
 
-/// Reconcile every group now (needs root; --dry-run doesn't).
+/// Reconcile every group now (needs root; --dry-run doesn't). Takes --config FILE, --dump
+/// FILE, --dry-run, --verbose (-v).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "sync")]
-struct Sync {
-    /// config file (default /etc/config/ecmp-hotplug)
-    #[argh(option, arg_name = "FILE")]
-    config: Option<PathBuf>,
-    /// read the interface dump from FILE ('-' for stdin) instead of ubus
-    #[argh(option, arg_name = "FILE")]
-    dump: Option<String>,
-    /// print the changes, make none
-    #[argh(switch)]
-    dry_run: bool,
-    /// debug logging
-    #[argh(switch, short = 'v')]
-    verbose: bool,
-}
+struct Sync {}
 
-/// Show each group's mode, desired and installed nexthops; exit 1 if they differ.
+/// Show each group's mode, desired and installed nexthops; exit 1 if they differ. Takes
+/// --config FILE, --dump FILE, --verbose (-v).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "status")]
 struct Status {
     /// one line of JSON, for scripts and LuCI
     #[argh(switch)]
     json: bool,
-    /// config file (default /etc/config/ecmp-hotplug)
-    #[argh(option, arg_name = "FILE")]
-    config: Option<PathBuf>,
-    /// read the interface dump from FILE ('-' for stdin) instead of ubus
-    #[argh(option, arg_name = "FILE")]
-    dump: Option<String>,
-    /// debug logging
-    #[argh(switch, short = 'v')]
-    verbose: bool,
 }
 
-/// Remove every route and nexthop object this tool installed, and nothing else.
+/// Remove every route and nexthop object this tool installed, and nothing else. Takes
+/// --dry-run, --verbose (-v).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "flush")]
-struct Flush {
-    /// print the changes, make none
-    #[argh(switch)]
-    dry_run: bool,
-    /// debug logging
-    #[argh(switch, short = 'v')]
-    verbose: bool,
-}
+struct Flush {}
 
 /// Stay in the foreground and reconcile on carrier, default-route and nexthop changes the
-/// kernel reports (procd runs it).
+/// kernel reports (procd runs it). Takes --config FILE, --dump FILE, --verbose (-v).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "watch")]
-struct Watch {
-    /// config file (default /etc/config/ecmp-hotplug)
-    #[argh(option, arg_name = "FILE")]
-    config: Option<PathBuf>,
-    /// read the interface dump from FILE ('-' for stdin) instead of ubus
-    #[argh(option, arg_name = "FILE")]
-    dump: Option<String>,
-    /// debug logging
-    #[argh(switch, short = 'v')]
-    verbose: bool,
+struct Watch {}
+
+/// The options each command takes after its name; `--config` and `--dump` take a value.
+const TAKES: [(&str, &[&str]); 5] = [
+    (
+        "hotplug",
+        &["--config", "--dump", "--dry-run", "--verbose", "-v"],
+    ),
+    (
+        "sync",
+        &["--config", "--dump", "--dry-run", "--verbose", "-v"],
+    ),
+    ("status", &["--config", "--dump", "--verbose", "-v"]),
+    ("flush", &["--dry-run", "--verbose", "-v"]),
+    ("watch", &["--config", "--dump", "--verbose", "-v"]),
+];
+
+fn takes_value(option: &str) -> bool {
+    matches!(option, "--config" | "--dump")
+}
+
+/// The arguments with the options a command takes moved from after its name to before it,
+/// where argh reads them; any other argument stays where it is (argh refuses what a command
+/// doesn't take). An option with a value given on both sides must say the same.
+fn options_first<'a>(args: &[&'a str]) -> Result<Vec<&'a str>, String> {
+    let mut previous = "";
+    let Some((at, takes)) = args.iter().enumerate().find_map(|(i, a)| {
+        let command = TAKES
+            .iter()
+            .find(|(name, _)| name == a && !takes_value(previous));
+        previous = a;
+        command.map(|(_, takes)| (i, *takes))
+    }) else {
+        return Ok(args.to_vec());
+    };
+    let (before, after) = args.split_at(at);
+    let mut moved: Vec<&str> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    let mut after = after.iter();
+    while let Some(&arg) = after.next() {
+        if !takes.contains(&arg) {
+            rest.push(arg);
+            continue;
+        }
+        if !takes_value(arg) {
+            moved.push(arg);
+            continue;
+        }
+        let Some(&value) = after.next() else {
+            return Err(format!("No value provided for option '{arg}'."));
+        };
+        let given: Vec<Option<&&str>> = before
+            .windows(2)
+            .chain(moved.windows(2))
+            .filter(|w| w.first() == Some(&arg))
+            .map(|w| w.get(1))
+            .collect();
+        match given.first() {
+            None => moved.extend([arg, value]),
+            // Said twice alike: once is enough for argh.
+            Some(&Some(&v)) if v == value => {}
+            Some(_) => {
+                return Err(format!(
+                    "{arg} is given before and after the command, with different values"
+                ));
+            }
+        }
+    }
+    Ok([before, &moved, &rest].concat())
 }
 
 /// What the command line asks for.
@@ -140,28 +164,6 @@ pub enum Invocation {
     /// No command at all: the program's help, for stderr (exit 2).
     Usage(String),
     Version,
-}
-
-/// What a command took after its name; `None` where it takes no such option.
-struct Given {
-    config: Option<PathBuf>,
-    dump: Option<String>,
-    dry_run: bool,
-    verbose: bool,
-}
-
-/// One option given both before and after the command must say the same.
-fn either<T: PartialEq>(
-    before: Option<T>,
-    after: Option<T>,
-    name: &str,
-) -> Result<Option<T>, String> {
-    match (before, after) {
-        (Some(a), Some(b)) if a != b => Err(format!(
-            "--{name} is given before and after the command, with different values"
-        )),
-        (a, b) => Ok(b.or(a)),
-    }
 }
 
 /// Parses the arguments after the program name. `Err` is a usage error, for stderr (exit 2).
@@ -195,6 +197,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, String> {
     if version && !strs.contains(&"--help") {
         return Ok(Invocation::Version);
     }
+    let strs = options_first(&strs)?;
     let args = match Args::from_args(&["ecmp-hotplug"], &strs) {
         Ok(args) => args,
         Err(exit) => {
@@ -204,72 +207,14 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, String> {
             };
         }
     };
-    let none = |dry_run, verbose| Given {
-        config: None,
-        dump: None,
-        dry_run,
-        verbose,
+    let command = match args.command {
+        Sub::Hotplug(_) => Command::Hotplug,
+        Sub::Sync(_) => Command::Sync,
+        Sub::Status(Status { json }) => Command::Status { json },
+        Sub::Flush(_) => Command::Flush,
+        Sub::Watch(_) => Command::Watch,
     };
-    let (command, given) = match args.command {
-        Sub::Hotplug(Hotplug {
-            config,
-            dump,
-            dry_run,
-            verbose,
-        }) => (
-            Command::Hotplug,
-            Given {
-                config,
-                dump,
-                dry_run,
-                verbose,
-            },
-        ),
-        Sub::Sync(Sync {
-            config,
-            dump,
-            dry_run,
-            verbose,
-        }) => (
-            Command::Sync,
-            Given {
-                config,
-                dump,
-                dry_run,
-                verbose,
-            },
-        ),
-        Sub::Status(Status {
-            json,
-            config,
-            dump,
-            verbose,
-        }) => (
-            Command::Status { json },
-            Given {
-                config,
-                dump,
-                dry_run: false,
-                verbose,
-            },
-        ),
-        Sub::Flush(Flush { dry_run, verbose }) => (Command::Flush, none(dry_run, verbose)),
-        Sub::Watch(Watch {
-            config,
-            dump,
-            verbose,
-        }) => (
-            Command::Watch,
-            Given {
-                config,
-                dump,
-                dry_run: false,
-                verbose,
-            },
-        ),
-    };
-    let config = either(args.config, given.config, "config")?;
-    let dump = match either(args.dump, given.dump, "dump")?.as_deref() {
+    let dump = match args.dump.as_deref() {
         None => DumpSource::Ubus,
         Some("-") => DumpSource::Stdin,
         Some(path) => DumpSource::File(PathBuf::from(path)),
@@ -277,11 +222,11 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, String> {
     Ok(Invocation::Run {
         command,
         options: Options {
-            config,
+            config: args.config,
             dump,
-            dry_run: args.dry_run || given.dry_run,
+            dry_run: args.dry_run,
         },
-        verbose: args.verbose || given.verbose,
+        verbose: args.verbose,
     })
 }
 

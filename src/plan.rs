@@ -313,13 +313,13 @@ fn desired_group<'c>(
     let held = members
         .iter()
         .zip(&verdicts)
-        .filter(|(_, v)| **v == Verdict::Condemned)
+        .filter(|(_, v)| matches!(v, Verdict::Condemned))
         .map(|(m, _)| m.interface.clone())
         .collect();
     // Fail open: tracking that condemns every member, and would take one out at least, is
     // likelier wrong than right, and an empty group would take the route away. Members that
     // are all held are kept anyway: that is no fail open.
-    let fail_open = !verdicts.contains(&Verdict::Healthy)
+    let fail_open = !verdicts.iter().any(|v| matches!(v, Verdict::Healthy))
         && verdicts.iter().any(|v| matches!(v, Verdict::Out(_)));
     if !fail_open {
         let mut verdicts = verdicts.into_iter();

@@ -51,12 +51,13 @@ pub struct Leg {
 }
 
 /// What `ip route` shows for a leg's flags.
-fn flag_names(flags: u8) -> Vec<&'static str> {
-    [(RTNH_F_DEAD, "dead"), (RTNH_F_LINKDOWN, "linkdown")]
-        .into_iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, name)| name)
-        .collect()
+fn flag_names(flags: u8) -> &'static [&'static str] {
+    match (flags & RTNH_F_DEAD != 0, flags & RTNH_F_LINKDOWN != 0) {
+        (false, false) => &[],
+        (true, false) => &["dead"],
+        (false, true) => &["linkdown"],
+        (true, true) => &["dead", "linkdown"],
+    }
 }
 
 /// The route at a group's key, ours or not.
@@ -460,7 +461,7 @@ mod json {
         device: &'a str,
         gateway: Option<String>,
         weight: u16,
-        flags: Vec<&'static str>,
+        flags: &'static [&'static str],
     }
 
     #[derive(Serialize)]
