@@ -783,3 +783,57 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
         "status"
     );
 }
+
+/// Issue 16, N4: netifd puts a DHCPv6 uplink up on the RA, seconds before odhcp6c binds its
+/// address, and a new address is tentative during DAD. Probes then have no source of the
+/// uplink's own; sent anyway, they left with another uplink's and nobody answered (BCP 38 at
+/// the ISP), and a healthy uplink went offline. Not probed yet is not failing.
+#[test]
+fn tracking_an_uplink_without_its_own_address_yet_is_not_probed_and_stays_in() {
+    let Some(n) = nat66("noaddr", 3, false, FAST) else {
+        return;
+    };
+    let _watch = watching(&n);
+    within(Duration::from_secs(10), "a round for every uplink", || {
+        status_text(&n).matches(" passed in a row").count() >= 3
+    });
+    // wan2_6 as netifd has it before odhcp6c's reply: up, no address; the kernel has none.
+    let dump = fs::read_to_string(n.r.path("dump.json")).unwrap();
+    let unbound = dump.replace(
+        r#""ipv6-address":[{"address":"2001:db8:2::2","mask":64,"preferred":3600,"valid":7200}],"#,
+        r#""ipv6-address":[],"#,
+    );
+    assert_ne!(unbound, dump);
+    n.r.set_dump(&unbound);
+    n.r.ip(&["-6", "addr", "del", "2001:db8:2::2/64", "dev", "wan2"]);
+    // down 2 at interval 1: a failing uplink leaves within 3 s. Watch for longer.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"], "wan2 went out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The address comes, tentative for several seconds (DAD): still not probed, still in.
+    for setting in [
+        "net.ipv6.conf.wan2.dad_transmits=20",
+        "net.ipv6.neigh.wan2.retrans_time_ms=1000",
+    ] {
+        ok(&mut Nat66::in_ns(&n.r.ns, &["sysctl", "-qw", setting]));
+    }
+    n.r.ip(&["-6", "addr", "add", "2001:db8:2::2/64", "dev", "wan2"]);
+    n.r.set_dump(&dump);
+    assert!(
+        n.r.ip(&["-6", "addr", "show", "dev", "wan2"])
+            .contains("tentative"),
+        "DAD runs"
+    );
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"], "wan2 went out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !Watch::log(&n.r).contains("wan2_6 left"),
+        "{}",
+        Watch::log(&n.r)
+    );
+}
