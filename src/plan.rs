@@ -411,9 +411,13 @@ impl Health {
         let Some(track) = &group.track else {
             return Verdict::Healthy;
         };
-        // A record of another device is of an earlier session: the new one starts online.
+        // A record of another device, or from before netifd's uptime went back (an ifup
+        // since), is of an earlier session: the new one starts online, whether or not
+        // `watch` has probed it yet.
         let record = self.tracked.iter().find(|r| {
-            r.group == group.name && r.interface == m.interface && r.device == m.nexthop.ifindex
+            r.group == group.name
+                && r.interface == m.interface
+                && !r.new_session(m.nexthop.ifindex, m.uptime.unwrap_or(u64::MAX))
         });
         match record.map(|r| (r, r.verdict(track.down))) {
             Some((r, crate::track::Verdict::Offline)) => Verdict::Out(Reason::Offline {
@@ -2352,6 +2356,24 @@ mod tests {
             ..Health::default()
         };
         assert_eq!(plan_with(&h).0.len(), 3);
+        // Nor one from before netifd's uptime went back (an ifup since; record's uptime is
+        // 60): the new session is in before watch has probed it.
+        let (cfg, _) = tracked(&[]);
+        let text = format!(
+            "{{\"interface\":[{}]}}",
+            v6_iface("wanb_6", "eth2", "fe80::2").replacen(
+                "\"up\":true",
+                "\"up\":true,\"uptime\":5",
+                1
+            )
+        );
+        let d2 = Dump::parse(text.as_bytes()).unwrap();
+        let offline = Health {
+            tracked: vec![record("wanb_6", 3, false, 3)],
+            ..Health::default()
+        };
+        let desired = super::desired(&d2, &cfg, &links(), false, &offline);
+        assert_eq!(desired[0].members.len(), 1, "{:?}", desired[0].skipped);
         // mwan3track's offline too.
         let h = Health {
             mwan3_offline: vec!["wan6".into()],
