@@ -186,7 +186,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, String> {
     let mut previous = "";
     let mut version = false;
     for s in strs.iter_mut() {
-        if !matches!(previous, "--config" | "--dump") {
+        if !takes_value(previous) {
             if *s == "-h" {
                 *s = "--help";
             }
