@@ -120,11 +120,13 @@ pub fn init(audience: Audience, verbose: bool) {
     }
 }
 
-/// A run's failure, one line: on stderr always, and in syslog wherever `init` opened it,
-/// whatever the command (what `logread -e ecmp-hotplug` is pointed at).
-pub fn failure(message: &dyn std::fmt::Display) {
+/// How a run ended, one line: on stderr always, and, where it `failed`, in syslog wherever
+/// `init` opened it, whatever the command (what `logread -e ecmp-hotplug` is pointed at).
+pub fn outcome(message: &dyn std::fmt::Display, failed: bool) {
     let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {message}");
-    to_syslog(Level::Error, &format_args!("{message}"));
+    if failed {
+        to_syslog(Level::Error, &format_args!("{message}"));
+    }
 }
 
 #[cfg(test)]

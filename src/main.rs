@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         // applied. A script's wrong call is logged as any failure is.
         Err(e) => {
             log::init(Audience::Report, false);
-            log::failure(&format_args!("{e}; see ecmp-hotplug --help"));
+            log::outcome(&format_args!("{e}; see ecmp-hotplug --help"), true);
             return ExitCode::from(2);
         }
     };
@@ -50,11 +50,7 @@ fn main() -> ExitCode {
     match app::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if e.is_failure() {
-                log::failure(&e);
-            } else {
-                let _ = writeln!(std::io::stderr(), "ecmp-hotplug: {e}");
-            }
+            log::outcome(&e, e.is_failure());
             ExitCode::from(e.exit_code())
         }
     }
