@@ -172,6 +172,19 @@ fn lock_for(opts: &Options) -> Result<Option<lock::Lock>, Error> {
         .map_err(Error::Lock)
 }
 
+/// mwan3's enabled interface sections, where mwan3 runs (none where it doesn't); a file
+/// that can't be read or parsed is no word of mwan3's (its own `config_load` finds no
+/// section then either), and says why.
+pub(crate) fn mwan3_sections() -> Result<Vec<crate::mwan3::Section>, String> {
+    let path = state::MWAN3_CONFIG;
+    if !Path::new(state::MWAN3_DIR).is_dir() {
+        return Ok(Vec::new());
+    }
+    std::fs::read(path)
+        .map_err(|e| format!("{path}: {e}"))
+        .and_then(|bytes| crate::mwan3::sections(&bytes).map_err(|e| format!("{path}:{e}")))
+}
+
 /// The config, and where it came from (for `status`).
 fn load_config(opts: &Options) -> Result<(Config, String), Error> {
     let (path, explicit) = match &opts.config {
@@ -259,25 +272,14 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
         None
     });
     let watching = tracking.is_some();
+    let mwan3_sections = mwan3_sections().unwrap_or_else(|e| {
+        warn!("{e}: mwan3's interface states are not read");
+        Vec::new()
+    });
     let mut health = Health {
         tracked: tracking.map(|s| s.records).unwrap_or_default(),
-        // Only the groups' candidates, and only where mwan3track runs at all: a dump of
-        // hundreds of interfaces costs no file lookups. Names with `/` are no interface's.
-        mwan3_offline: match Path::new(state::MWAN3TRACK_DIR).is_dir() {
-            false => Vec::new(),
-            true => dump
-                .interfaces
-                .iter()
-                .filter(|i| {
-                    let candidate = config
-                        .groups
-                        .iter()
-                        .any(|g| g.wants(&i.name, i.proto.as_deref()));
-                    candidate && !i.name.contains('/') && state::mwan3_offline(&i.name)
-                })
-                .map(|i| i.name.clone())
-                .collect(),
-        },
+        mwan3_states: state::mwan3_states(&mwan3_sections),
+        mwan3_sections,
     };
     health
         .tracked
@@ -357,7 +359,7 @@ fn plan<'c>(snap: &'c Snapshot, kernel: &mut Kernel, ask: bool) -> Result<Plan<'
         }
         settings.push((setting, have));
     }
-    let paths = plan::probe_paths(&desired);
+    let paths = plan::uplink_paths(&desired);
     let changes = plan::changes(&desired, &paths, &snap.installed(), &settings);
     Ok(Plan {
         desired,
@@ -521,7 +523,20 @@ pub(crate) fn reconcile(
     {
         info!("{departure}");
     }
-    execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run)
+    match execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run) {
+        // The kernel refused a change that was no conflict: what the run read may have
+        // changed under it (a device gone takes its nexthops along). Read and plan once more.
+        Err(Error::Apply(errors))
+            if !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>
+        {
+            info!("planning again: {}", errors.join("; "));
+            let snap = snapshot(opts, &mut kernel, fresh)?;
+            let again = self::plan(&snap, &mut kernel, true)?;
+            *seen = Some(Seen::of(&again.desired, plan::health_notes(&again.desired)));
+            execute(&mut kernel, &again.changes, &snap.links, false)
+        }
+        done => done,
+    }
 }
 
 fn flush(opts: &Options) -> Result<(), Error> {

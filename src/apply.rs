@@ -124,6 +124,8 @@ pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
             }),
         };
         match outcome {
+            // A path's rules go with its table's route, which the log names: not a line each.
+            Ok(()) if matches!(change, Change::WriteRule(_)) => {}
             Ok(()) => out.done.push(what),
             Err(e) => {
                 out.errors.push(format!("{what}: {e}"));
@@ -223,8 +225,8 @@ pub fn describe(change: &Change, links: &Links) -> String {
         Change::Sysctl { setting, have } => {
             format!("{} {have} -> {}", setting.sysctl, setting.want)
         }
-        Change::WriteRule(rule) => format!("probes: {rule}"),
-        Change::DeleteRule(rule) => format!("removed {rule} (no probe path wants it)"),
+        Change::WriteRule(rule) => format!("{}: {rule}", crate::plan::PATHS),
+        Change::DeleteRule(rule) => format!("removed {rule} (no uplink path wants it)"),
         Change::Conntrack {
             group,
             interface,

@@ -20,6 +20,7 @@ pub mod dump;
 pub mod event;
 pub mod lock;
 pub mod log;
+pub mod mwan3;
 pub mod netlink;
 pub mod plan;
 pub mod probe;

@@ -90,6 +90,9 @@ pub struct Desired<'c> {
     /// The uplinks `watch` probes for this group: its members and those left out only for
     /// being offline, without the ones whose member section says `track '0'`.
     pub tracked: Vec<Member>,
+    /// Its members and those left out only for being offline (by tracking or mwan3): each
+    /// gets its uplink path (`uplink_paths`), in or out of the route.
+    pub uplinks: Vec<Member>,
     /// The configured devices of candidates that have none to route through now (down), by
     /// index: `watch` follows default routes there too.
     pub waiting: Vec<u32>,
@@ -149,7 +152,7 @@ pub enum Reason {
         fails: u32,
         passes: u32,
     },
-    /// mwan3track's `STATUS` for it says offline.
+    /// mwan3's state of its section for it says anything but online (`mwan3`).
     Mwan3Offline,
 }
 
@@ -201,7 +204,7 @@ impl fmt::Display for Reason {
                 f,
                 "offline: {answered} of {targets} targets answered, {passes} rounds passed in a row"
             ),
-            Reason::Mwan3Offline => f.write_str("offline according to mwan3track"),
+            Reason::Mwan3Offline => f.write_str("offline according to mwan3"),
         }
     }
 }
@@ -301,6 +304,7 @@ fn desired_group<'c>(
             }),
         }
     }
+    let uplinks = members.clone();
     let tracked: Vec<Member> = match group.track {
         Some(_) => members
             .iter()
@@ -309,7 +313,10 @@ fn desired_group<'c>(
             .collect(),
         None => Vec::new(),
     };
-    let verdicts: Vec<Verdict> = members.iter().map(|m| health.verdict(group, m)).collect();
+    let verdicts: Vec<Verdict> = members
+        .iter()
+        .map(|m| health.verdict(dump, group, m))
+        .collect();
     let held = members
         .iter()
         .zip(&verdicts)
@@ -358,17 +365,20 @@ fn desired_group<'c>(
         fail_open,
         held,
         tracked,
+        uplinks,
         waiting,
     }
 }
 
 /// What is known of the uplinks' health beyond netifd's word: `watch`'s tracking (as its
-/// state file has it) and mwan3track's `STATUS` files.
+/// state file has it) and mwan3's own state of its interfaces (`mwan3`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Health {
     pub tracked: Vec<crate::track::Record>,
-    /// Interfaces mwan3track has found offline after at least one probe turn.
-    pub mwan3_offline: Vec<String>,
+    /// The enabled `interface` sections of `/etc/config/mwan3`.
+    pub mwan3_sections: Vec<crate::mwan3::Section>,
+    /// `/var/run/mwan3/iface_state`: (section, state); `None` while mwan3 is not running.
+    pub mwan3_states: Option<Vec<(String, String)>>,
 }
 
 /// What fail open is, in the words tracking uses.
@@ -404,8 +414,12 @@ enum Verdict {
 }
 
 impl Health {
-    fn verdict(&self, group: &Group, m: &Member) -> Verdict {
-        if self.mwan3_offline.contains(&m.interface) {
+    fn verdict(&self, dump: &Dump, group: &Group, m: &Member) -> Verdict {
+        let mwan3 =
+            crate::mwan3::offline(&self.mwan3_sections, self.mwan3_states.as_deref(), |name| {
+                dump.get(name).is_some()
+            });
+        if mwan3.contains(&(m.interface.clone(), group.family())) {
             return Verdict::Out(Reason::Mwan3Offline);
         }
         let Some(track) = &group.track else {
@@ -708,9 +722,9 @@ pub enum Change {
     },
     /// Set a sysctl the plan needs from `have` to `setting.want`.
     Sysctl { setting: Setting, have: u8 },
-    /// Add a probe path's rule.
+    /// Add an uplink path's rule.
     WriteRule(Rule),
-    /// Remove a rule of ours no probe path wants.
+    /// Remove a rule of ours no uplink path wants.
     DeleteRule(Rule),
     /// `interface` left `group` while its device stays: delete the conntrack entries whose
     /// source was translated to one of its `addresses`, so its connections follow it out.
@@ -968,7 +982,7 @@ pub fn changes(
             // Someone else's route in a table of ours: left alone, the probes go by it.
             Some(r) if !r.is_owned() || r.same_as(path) => {}
             _ => routes.push(Change::Write {
-                group: PROBES.into(),
+                group: PATHS.into(),
                 route: path.clone(),
                 create: at_key.is_none(),
             }),
@@ -985,7 +999,7 @@ pub fn changes(
         }
     }
     out.changes.extend(routes);
-    // Where rules can't be read, none are written: the probes then go by the main table.
+    // Where rules can't be read, none are written: bound sockets then go by the main table.
     if let Some(rules) = rules {
         let new_rules = paths.rules.iter().filter(|r| !rules.contains(r));
         out.changes
@@ -1004,15 +1018,17 @@ pub fn changes(
     out
 }
 
-/// The group name probe paths' writes are logged under.
-pub const PROBES: &str = "probes";
+/// The group name uplink paths' writes are logged under.
+pub const PATHS: &str = "uplink paths";
 
-/// Where a probe path's tables and fwmarks start: `PROBE_BASE + device index` is both.
-pub const PROBE_BASE: u32 = 0xEC00_0000;
+/// Where uplink paths' tables start: `PATH_BASE + device index`.
+pub const PATH_BASE: u32 = 0xEC00_0000;
 
-/// The priority of probe paths' rules: after `local` (0), before everything netifd and mwan3
-/// add (1000 and up) and `main` (32766). Only packets with a probe's mark match.
-pub const PROBE_PRIORITY: u32 = 100;
+/// The priority of uplink paths' rules (`PATH_PRIORITY` for `main` without its broadest
+/// routes, the next for the uplink's table): after `local` (0), before everything netifd and
+/// mwan3 add (1000 and up) and `main` (32766). Only packets routed out of a given device
+/// (a socket bound to it) match.
+pub const PATH_PRIORITY: u32 = 100;
 
 /// What the kernel has that a plan is compared with.
 #[derive(Clone, Copy, Debug)]
@@ -1023,27 +1039,41 @@ pub struct Installed<'k> {
     pub rules: Option<&'k [Rule]>,
 }
 
-/// The routes and rules that make each tracked uplink's probes leave by it: for each device
-/// and family, a table of its own with the uplink's default route, and a rule that sends
-/// packets with the device's probe mark there. Binding a socket to the device does not do it:
-/// the multipath or nexthop-group route picks its leg by hash, whatever the socket's device.
+/// The routes and rules that make whatever is bound to an uplink's device (its probes, and
+/// any other program's socket: mwan3track, `ping -I`, a VPN bound to one WAN) leave by that
+/// uplink. Binding alone does not do it: an IPv6 route over a nexthop group picks its leg by
+/// hash whatever the socket's device (net/ipv6/route.c, `fib6_select_path`:
+/// `nexthop_path_fib6_result` ignores the oif), and an IPv4 uplink with `defaultroute '0'`
+/// that is out of its group has no route through its device at all. So for each uplink and
+/// family: a table of its own holding the uplink's default route, and for packets out of its
+/// device two rules, `main` without its routes as broad as a group's target (more specific
+/// routes, such as the uplink's own prefix, still count), then its table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Paths {
     pub routes: Vec<Route>,
+    /// Two per route, in the routes' order: `main` without the broadest, then the table.
     pub rules: Vec<Rule>,
 }
 
-/// The mark (and table) of probes through device `ifindex`.
-pub fn probe_mark(ifindex: u32) -> u32 {
-    PROBE_BASE.wrapping_add(ifindex)
+/// The table of device `ifindex`'s uplink path.
+pub fn path_table(ifindex: u32) -> u32 {
+    PATH_BASE.wrapping_add(ifindex)
 }
 
-pub fn probe_paths(desired: &[Desired]) -> Paths {
+pub fn uplink_paths(desired: &[Desired]) -> Paths {
     let mut paths = Paths::default();
     for d in desired {
         let family = d.group.family();
-        for m in &d.tracked {
-            let table = probe_mark(m.nexthop.ifindex);
+        // The broadest routes of `main` an uplink path passes over: every group's of this
+        // family, and the defaults (0).
+        let suppress = desired
+            .iter()
+            .filter(|o| o.group.family() == family)
+            .map(|o| o.group.key.dst.length())
+            .max()
+            .unwrap_or(0);
+        for m in &d.uplinks {
+            let table = path_table(m.nexthop.ifindex);
             let key = RouteKey {
                 table,
                 dst: crate::route::Prefix::any(family),
@@ -1057,13 +1087,21 @@ pub fn probe_paths(desired: &[Desired]) -> Paths {
                 ..m.nexthop
             };
             paths.routes.push(Route::owned(key, vec![nexthop]));
-            paths.rules.push(Rule {
+            let rule = |priority, table, suppress| Rule {
                 family,
-                priority: PROBE_PRIORITY,
-                mark: table,
+                priority,
+                oif: Some(m.device.clone()),
+                mark: None,
                 table,
+                suppress,
                 protocol: PROTOCOL,
-            });
+            };
+            paths.rules.push(rule(
+                PATH_PRIORITY,
+                crate::route::TABLE_MAIN,
+                Some(suppress),
+            ));
+            paths.rules.push(rule(PATH_PRIORITY + 1, table, None));
         }
     }
     paths
@@ -1493,6 +1531,7 @@ mod tests {
             held: Vec::new(),
             waiting: Vec::new(),
             tracked: vec![],
+            uplinks: vec![],
         }
     }
 
@@ -2374,14 +2413,26 @@ mod tests {
         };
         let desired = super::desired(&d2, &cfg, &links(), false, &offline);
         assert_eq!(desired[0].members.len(), 1, "{:?}", desired[0].skipped);
-        // mwan3track's offline too.
+        // mwan3's offline too, for its section's family only.
         let h = Health {
-            mwan3_offline: vec!["wan6".into()],
+            mwan3_sections: vec![crate::mwan3::Section {
+                name: "wan6".into(),
+                family: Family::V6,
+            }],
+            mwan3_states: Some(vec![("wan6".into(), "offline".into())]),
             ..Health::default()
         };
         let (members, skipped, _) = plan_with(&h);
         assert_eq!(members, ["wanb_6", "wanc_6"]);
-        assert_eq!(skipped[0].1, "offline according to mwan3track");
+        assert_eq!(skipped[0].1, "offline according to mwan3");
+        let h = Health {
+            mwan3_sections: vec![crate::mwan3::Section {
+                name: "wan6".into(),
+                family: Family::V4,
+            }],
+            ..h
+        };
+        assert_eq!(plan_with(&h).0.len(), 3);
         // Held (down failed rounds, all of them everyone's) stays in.
         let h = Health {
             tracked: vec![record("wan6", 2, true, 3), record("wanb_6", 3, true, 3)],
@@ -2398,7 +2449,11 @@ mod tests {
         // Every member offline or held: all kept, and said so.
         let h = Health {
             tracked: vec![record("wan6", 2, false, 9), record("wanb_6", 3, true, 3)],
-            mwan3_offline: vec!["wanc_6".into()],
+            mwan3_sections: vec![crate::mwan3::Section {
+                name: "wanc_6".into(),
+                family: Family::V6,
+            }],
+            mwan3_states: Some(vec![("wanc_6".into(), "offline".into())]),
         };
         let (members, skipped, fail_open) = plan_with(&h);
         assert_eq!(members.len(), 3);
@@ -2452,7 +2507,7 @@ mod tests {
     }
 
     #[test]
-    fn every_tracked_uplink_gets_a_probe_path_and_only_those() {
+    fn every_uplink_gets_a_path_tracked_or_not_in_the_route_or_not() {
         let h = Health {
             tracked: vec![record("wanb_6", 3, false, 3)],
             ..Health::default()
@@ -2470,25 +2525,36 @@ mod tests {
             desired[0].tracked[1].addresses,
             ["2001:db8:2::2".parse::<IpAddr>().unwrap()]
         );
-        let paths = probe_paths(&desired);
+        // Every uplink has its path: the offline one (out of the route) and the untracked
+        // one too, for whatever else is bound to their devices.
+        let paths = uplink_paths(&desired);
         let tables: Vec<u32> = paths.routes.iter().map(|r| r.key.table).collect();
-        assert_eq!(tables, [probe_mark(2), probe_mark(3)]);
+        assert_eq!(tables, [path_table(2), path_table(3), path_table(6)]);
         assert_eq!(paths.routes[1].key.dst, Prefix::any(Family::V6));
         assert_eq!(paths.routes[1].nexthops, [nh(3, Some("fe80::2"), 1)]);
+        let rule = |priority, table, suppress| Rule {
+            family: Family::V6,
+            priority,
+            oif: Some("eth2".into()),
+            mark: None,
+            table,
+            suppress,
+            protocol: PROTOCOL,
+        };
+        // Out of eth2: `main` without routes as broad as the group's 2000::/3, then eth2's
+        // own table.
         assert_eq!(
-            paths.rules[1],
-            Rule {
-                family: Family::V6,
-                priority: PROBE_PRIORITY,
-                mark: 0xEC00_0003,
-                table: 0xEC00_0003,
-                protocol: PROTOCOL,
-            }
+            paths.rules[2..4],
+            [
+                rule(PATH_PRIORITY, 254, Some(3)),
+                rule(PATH_PRIORITY + 1, path_table(3), None)
+            ]
         );
-        // Reconciled like routes: missing ones written, ours no path wants removed, someone
-        // else's left alone.
+        // Reconciled like routes: missing ones written, ours no path wants removed (a
+        // fwmark rule of an earlier version too), someone else's left alone.
         let stale = Rule {
-            mark: 0xEC00_0007,
+            oif: None,
+            mark: Some(0xEC00_0007),
             table: 0xEC00_0007,
             ..paths.rules[0].clone()
         };
@@ -2496,7 +2562,9 @@ mod tests {
             protocol: 4,
             ..stale.clone()
         };
-        let rules = [paths.rules[0].clone(), stale.clone(), foreign];
+        let mut rules = paths.rules.clone();
+        rules.remove(3);
+        rules.extend([stale.clone(), foreign]);
         let installed = Installed {
             routes: &[],
             objects: &[],
@@ -2511,16 +2579,16 @@ mod tests {
         assert_eq!(
             rule_changes,
             [
-                &Change::WriteRule(paths.rules[1].clone()),
+                &Change::WriteRule(paths.rules[3].clone()),
                 &Change::DeleteRule(stale)
             ]
         );
         assert_eq!(
             c.changes
                 .iter()
-                .filter(|c| c.group() == Some(PROBES))
+                .filter(|c| c.group() == Some(PATHS))
                 .count(),
-            2
+            3
         );
         // Where rules can't be read (no multiple tables, qemu-user), none are written.
         let blind = Installed {
@@ -2529,15 +2597,39 @@ mod tests {
         };
         let c = super::changes(&desired, &paths, &blind, &[]);
         assert!(!c.changes.iter().any(|c| matches!(c, Change::WriteRule(_))));
-        // No tracking, no paths: flush-like plans remove them all.
+        // No groups, no paths: flush-like plans remove all of ours.
         let c = super::changes(&[], &Paths::default(), &installed, &[]);
         assert_eq!(
             c.changes
                 .iter()
                 .filter(|c| matches!(c, Change::DeleteRule(_)))
                 .count(),
-            2
+            6
         );
+    }
+
+    #[test]
+    fn an_ipv4_group_s_paths_pass_over_only_the_defaults() {
+        let cfg = config(vec![group("v4", "0.0.0.0/0", &[], &["wan", "wanb"])], &[]);
+        // defaultroute 0: the gateway only under inactive.route, and the path has it.
+        let v4 = |name: &str, dev: &str, gw: &str| {
+            format!(
+                r#"{{"interface":"{name}","up":true,"proto":"dhcp","l3_device":"{dev}","route":[],
+                    "inactive":{{"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{gw}"}}]}}}}"#
+            )
+        };
+        let d = dump(&format!(
+            "{},{}",
+            v4("wan", "eth1", "192.0.2.1"),
+            v4("wanb", "eth2", "198.51.100.1")
+        ));
+        let desired = desired(&d, &cfg, &links(), false);
+        let paths = uplink_paths(&desired);
+        let suppress: Vec<Option<u8>> = paths.rules.iter().map(|r| r.suppress).collect();
+        assert_eq!(suppress, [Some(0), None, Some(0), None]);
+        let gateway = |i: usize| paths.routes[i].nexthops[0].gateway.map(|g| g.to_string());
+        assert_eq!(gateway(0).as_deref(), Some("192.0.2.1"));
+        assert_eq!(paths.routes[1].key.dst, Prefix::any(Family::V4));
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! Probe sockets: ICMP and ICMPv6 echoes through one uplink each, for tracking.
 //!
-//! A probe's socket is bound to its uplink's device and source address and carries the
-//! uplink's probe mark, which a rule of ours sends to a table holding only that uplink's
-//! default route (`plan::probe_paths`): so it leaves by that uplink and no other, in the
-//! group or not. Raw sockets (the router runs as root; OpenWrt's `ping_group_range` admits no
+//! A probe's socket is bound to its uplink's device and source address, which the rules of
+//! its uplink path send to a table holding only that uplink's default route
+//! (`plan::uplink_paths`): so it leaves by that uplink and no other, in the group or not. Raw sockets (the router runs as root; OpenWrt's `ping_group_range` admits no
 //! one to ping sockets) bound to a device receive only what arrives on it; each echo has a
 //! sequence number of its own, so an answer is matched to its target and its send time.
 
@@ -30,8 +29,6 @@ pub struct Uplink {
     pub ifindex: u32,
     /// Its own address of the family, if it has one: the probes' source.
     pub source: Option<IpAddr>,
-    /// The probe mark of its path (`plan::probe_mark`).
-    pub mark: u32,
     /// netifd's uptime of its session (0 where the dump has none).
     pub uptime: u64,
 }
@@ -142,7 +139,6 @@ impl Socket {
         };
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let fd = socket::socket(family, SockType::Raw, flags, protocol)?;
-        socket::setsockopt(&fd, sockopt::Mark, &self.uplink.mark)?;
         socket::setsockopt(
             &fd,
             sockopt::BindToDevice,

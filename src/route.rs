@@ -369,14 +369,20 @@ impl Object {
     }
 }
 
-/// A policy rule: packets carrying `mark` look up `table`. ecmp-hotplug writes one per
-/// probed uplink and family, so that its probes leave by that uplink (README, "Tracking").
+/// A policy rule that looks up `table`: ecmp-hotplug writes two per uplink and family, so
+/// that whatever is bound to the uplink's device (its probes, and other programs' sockets)
+/// leaves by it (README, "Uplink paths").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
     pub family: Family,
     pub priority: u32,
-    pub mark: u32,
+    /// `oif`: packets routed out of this device, as a socket bound to it asks.
+    pub oif: Option<String>,
+    /// `fwmark` (mask all ones): only read, for the rules earlier versions wrote.
+    pub mark: Option<u32>,
     pub table: u32,
+    /// `suppress_prefixlength`: a route of `table` this long or shorter is not taken.
+    pub suppress: Option<u8>,
     pub protocol: u8,
 }
 
@@ -388,14 +394,18 @@ impl Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} rule {}: fwmark {:#x} lookup {}",
-            self.family.name(),
-            self.priority,
-            self.mark,
-            self.table
-        )
+        write!(f, "{} rule {}:", self.family.name(), self.priority)?;
+        if let Some(oif) = &self.oif {
+            write!(f, " oif {oif}")?;
+        }
+        if let Some(mark) = self.mark {
+            write!(f, " fwmark {mark:#x}")?;
+        }
+        write!(f, " lookup {}", TableName(self.table))?;
+        if let Some(len) = self.suppress {
+            write!(f, " suppress_prefixlength {len}")?;
+        }
+        Ok(())
     }
 }
 

@@ -137,17 +137,24 @@ fn running(pid: u32) -> bool {
     cmdline.split(|&b| b == 0).any(|arg| arg == b"watch")
 }
 
-/// Whether mwan3track has found `interface` offline: its `STATUS` says so after at least one
-/// probe turn (`TURN` > 0; before its first turn mwan3track writes what it was started with).
-pub fn mwan3_offline(interface: &str) -> bool {
-    let read = |name: &str| {
-        std::fs::read_to_string(format!("{MWAN3TRACK_DIR}/{interface}/{name}")).unwrap_or_default()
+/// mwan3's state of each of `sections`, `/var/run/mwan3/iface_state/<section>` (name, first
+/// line), those it has; `None` while mwan3 is not running (no `/var/run/mwan3`).
+pub fn mwan3_states(sections: &[crate::mwan3::Section]) -> Option<Vec<(String, String)>> {
+    if !std::path::Path::new(MWAN3_DIR).is_dir() {
+        return None;
+    }
+    let read = |s: &crate::mwan3::Section| {
+        let text = std::fs::read_to_string(format!("{MWAN3_DIR}/iface_state/{}", s.name)).ok()?;
+        Some((s.name.clone(), text.lines().next()?.to_string()))
     };
-    read("STATUS").trim() == "offline" && read("TURN").trim().parse::<u64>().unwrap_or(0) > 0
+    Some(sections.iter().filter_map(read).collect())
 }
 
-/// Where mwan3track keeps its per-interface state (`mwan3track`: `/var/run/mwan3track/$1/`).
-pub const MWAN3TRACK_DIR: &str = "/var/run/mwan3track";
+/// mwan3's run directory (`common.sh`: `MWAN3_STATUS_DIR`); `/etc/init.d/mwan3` counts the
+/// service running while it exists and removes it on `stop`.
+pub const MWAN3_DIR: &str = "/var/run/mwan3";
+/// mwan3's config, read only for its `interface` sections (`mwan3::sections`).
+pub const MWAN3_CONFIG: &str = "/etc/config/mwan3";
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::config::{Config, HashPolicy};
 use crate::netlink::uapi::{RTNH_F_DEAD, RTNH_F_LINKDOWN};
-use crate::plan::{Change, Changes, Desired, FAIL_OPEN, HELD, PROBES, Paths};
+use crate::plan::{Change, Changes, Desired, FAIL_OPEN, HELD, PATHS, Paths};
 use crate::route::{
     Family, Links, Nexthop, ProtocolName, Route, RouteKey, Rule, TableName, leg_text,
 };
@@ -75,7 +75,7 @@ pub struct SysctlDrift {
     pub want: u8,
 }
 
-/// Whether the kernel has a probe path's rule.
+/// Whether the kernel has an uplink path's rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuleState {
     InPlace,
@@ -84,11 +84,10 @@ pub enum RuleState {
     Unknown,
 }
 
-/// One tracked uplink's probe path: its table with its default, and the rule to it.
-pub struct ProbePath {
+/// One uplink's path: its table with its default, and the rules to it.
+pub struct UplinkPath {
     pub device: String,
     pub family: Family,
-    /// The table, which is also the probes' mark.
     pub table: u32,
     pub gateway: Option<IpAddr>,
     /// The table's route is as planned.
@@ -96,7 +95,7 @@ pub struct ProbePath {
     pub rule: RuleState,
 }
 
-impl ProbePath {
+impl UplinkPath {
     fn in_sync(&self) -> bool {
         self.route_in_sync && self.rule != RuleState::Missing
     }
@@ -170,7 +169,7 @@ pub struct Report {
     pub stale_rules: Vec<Rule>,
     /// Sysctls that differ from the plan; `sync` sets them.
     pub sysctls: Vec<SysctlDrift>,
-    pub probe_paths: Vec<ProbePath>,
+    pub uplink_paths: Vec<UplinkPath>,
 }
 
 /// Who is behind a leg through `ifindex`: a member's interface, or a left-out candidate's
@@ -311,19 +310,19 @@ impl Report {
                 _ => None,
             })
             .collect();
-        let probe_paths = paths
+        let uplink_paths = paths
             .routes
             .iter()
-            .zip(&paths.rules)
-            .map(|(route, rule)| {
+            .zip(paths.rules.chunks(2))
+            .map(|(route, rules)| {
                 let nh = route.nexthops.first().copied();
                 let written = |c: &Change| match c {
                     Change::Write {
                         group, route: r, ..
-                    } if group == PROBES => r.key == route.key,
+                    } if group == PATHS => r.key == route.key,
                     _ => false,
                 };
-                ProbePath {
+                UplinkPath {
                     device: nh.map_or_else(String::new, |n| links.device(n.ifindex)),
                     family: route.key.family(),
                     table: route.key.table,
@@ -334,7 +333,7 @@ impl Report {
                     } else if changes
                         .changes
                         .iter()
-                        .any(|c| matches!(c, Change::WriteRule(r) if r == rule))
+                        .any(|c| matches!(c, Change::WriteRule(r) if rules.contains(r)))
                     {
                         RuleState::Missing
                     } else {
@@ -353,7 +352,7 @@ impl Report {
             stale_objects,
             stale_rules,
             sysctls,
-            probe_paths,
+            uplink_paths,
         }
     }
 
@@ -374,10 +373,10 @@ impl Report {
         out.extend(self.stale_rules.iter().map(|r| format!("stale rule {r}")));
         out.extend(self.sysctls.iter().map(|s| format!("sysctl {}", s.name)));
         out.extend(
-            self.probe_paths
+            self.uplink_paths
                 .iter()
                 .filter(|p| !p.in_sync())
-                .map(|p| format!("probe path of {} ({})", p.device, p.family)),
+                .map(|p| format!("uplink path of {} ({})", p.device, p.family)),
         );
         out
     }
@@ -402,8 +401,10 @@ mod json {
     /// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`, 4 `config`,
     /// `dump`, `probe_paths`, `stale_rules`, `table_name`, leg `flags`, tracking `state`,
     /// `ifindex` (was `device`), `device` (a name) and `seconds_ago`, and made `state` a
-    /// token (`in_sync`, `out_of_sync`, `conflict`).
-    pub const VERSION: u32 = 4;
+    /// token (`in_sync`, `out_of_sync`, `conflict`); 5 renamed `probe_paths` to
+    /// `uplink_paths` (every uplink has one now) and its `rule` to `rules`, and gave
+    /// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null).
+    pub const VERSION: u32 = 5;
 
     #[derive(Serialize)]
     pub struct Report<'a> {
@@ -415,9 +416,9 @@ mod json {
         groups: Vec<Group<'a>>,
         stale: Vec<Key>,
         stale_objects: &'a [u32],
-        stale_rules: Vec<Rule>,
+        stale_rules: Vec<Rule<'a>>,
         sysctls: Vec<Sysctl<'a>>,
-        probe_paths: Vec<ProbePath<'a>>,
+        uplink_paths: Vec<UplinkPath<'a>>,
     }
 
     #[derive(Serialize)]
@@ -479,22 +480,24 @@ mod json {
     }
 
     #[derive(Serialize)]
-    struct Rule {
+    struct Rule<'a> {
         family: &'static str,
         priority: u32,
-        mark: u32,
+        oif: Option<&'a str>,
+        mark: Option<u32>,
         table: u32,
+        suppress_prefixlength: Option<u8>,
     }
 
     #[derive(Serialize)]
-    struct ProbePath<'a> {
+    struct UplinkPath<'a> {
         device: &'a str,
         family: &'static str,
         table: u32,
         gateway: Option<String>,
         state: &'static str,
         /// `in_place`, `missing`, or `unknown` where rules can't be read.
-        rule: &'static str,
+        rules: &'static str,
     }
 
     #[derive(Serialize)]
@@ -565,8 +568,10 @@ mod json {
                     .map(|r| Rule {
                         family: r.family.name(),
                         priority: r.priority,
+                        oif: r.oif.as_deref(),
                         mark: r.mark,
                         table: r.table,
+                        suppress_prefixlength: r.suppress,
                     })
                     .collect(),
                 sysctls: r
@@ -578,10 +583,10 @@ mod json {
                         want: s.want,
                     })
                     .collect(),
-                probe_paths: r
-                    .probe_paths
+                uplink_paths: r
+                    .uplink_paths
                     .iter()
-                    .map(|p| ProbePath {
+                    .map(|p| UplinkPath {
                         device: &p.device,
                         family: p.family.name(),
                         table: p.table,
@@ -591,7 +596,7 @@ mod json {
                         } else {
                             "out_of_sync"
                         },
-                        rule: match p.rule {
+                        rules: match p.rule {
                             RuleState::InPlace => "in_place",
                             RuleState::Missing => "missing",
                             RuleState::Unknown => "unknown",
@@ -802,20 +807,19 @@ impl fmt::Display for Report {
                 }
             }
         }
-        for p in &self.probe_paths {
-            let rule = match p.rule {
-                RuleState::InPlace => "rule in place",
-                RuleState::Missing => "rule missing",
+        for p in &self.uplink_paths {
+            let rules = match p.rule {
+                RuleState::InPlace => "rules in place",
+                RuleState::Missing => "rules missing",
                 RuleState::Unknown => "rules can't be read here",
             };
             writeln!(
                 f,
-                "probe path: {} ({}): table {} default {}, mark {:#x}, {rule}: {}",
+                "uplink path: {} ({}): table {} default {}, {rules}: {}",
                 p.device,
                 p.family,
                 p.table,
                 leg_text(&p.device, p.gateway),
-                p.table,
                 if p.in_sync() {
                     "in sync"
                 } else {
@@ -835,7 +839,7 @@ impl fmt::Display for Report {
         for r in &self.stale_rules {
             writeln!(
                 f,
-                "stale: rule {r} (ours, no probe path wants it; sync removes it)"
+                "stale: {r} (ours, no uplink path wants it; sync removes it)"
             )?;
         }
         for s in &self.sysctls {
@@ -882,7 +886,7 @@ mod tests {
             stale_objects: vec![],
             stale_rules: vec![],
             sysctls: vec![],
-            probe_paths: vec![],
+            uplink_paths: vec![],
         }
     }
 
@@ -920,8 +924,8 @@ mod tests {
     }
 
     /// wan1's IPv6 probe path, its route in place.
-    fn probe_path(rule: RuleState) -> ProbePath {
-        ProbePath {
+    fn uplink_path(rule: RuleState) -> UplinkPath {
+        UplinkPath {
             device: "wan1".into(),
             family: Family::V6,
             table: 0xEC00_0002,
@@ -965,8 +969,10 @@ mod tests {
             stale_rules: vec![Rule {
                 family: Family::V6,
                 priority: 100,
-                mark: 0xEC00_0007,
-                table: 0xEC00_0007,
+                oif: Some("wan\"1".into()),
+                mark: None,
+                table: 254,
+                suppress: Some(3),
                 protocol: crate::route::PROTOCOL,
             }],
             sysctls: vec![SysctlDrift {
@@ -974,14 +980,14 @@ mod tests {
                 have: 0,
                 want: 1,
             }],
-            probe_paths: vec![probe_path(RuleState::Missing)],
+            uplink_paths: vec![uplink_path(RuleState::Missing)],
             ..empty()
         };
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 4, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "version": 5, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
                 "enabled": true, "hash_policy": "l4",
                 "groups": [{
                     "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "table_name": "main", "metric": 1024, "fail_open": false,
@@ -993,9 +999,9 @@ mod tests {
                 }],
                 "stale": [{"target": "0.0.0.0/0", "table": 100, "table_name": "100", "metric": 1024}],
                 "stale_objects": [3959422977u32],
-                "stale_rules": [{"family": "ipv6", "priority": 100, "mark": 0xEC00_0007u32, "table": 0xEC00_0007u32}],
+                "stale_rules": [{"family": "ipv6", "priority": 100, "oif": "wan\"1", "mark": null, "table": 254, "suppress_prefixlength": 3}],
                 "sysctls": [{"name": "net.ipv6.fib_multipath_hash_policy", "have": 0, "want": 1}],
-                "probe_paths": [{"device": "wan1", "family": "ipv6", "table": 0xEC00_0002u32, "gateway": "fe80::1", "state": "out_of_sync", "rule": "missing"}],
+                "uplink_paths": [{"device": "wan1", "family": "ipv6", "table": 0xEC00_0002u32, "gateway": "fe80::1", "state": "out_of_sync", "rules": "missing"}],
             })
         );
         assert_eq!(
@@ -1006,19 +1012,19 @@ mod tests {
                 "stale nexthop id 3959422977",
                 &format!("stale rule {}", report.stale_rules[0]),
                 "sysctl net.ipv6.fib_multipath_hash_policy",
-                "probe path of wan1 (ipv6)",
+                "uplink path of wan1 (ipv6)",
             ]
         );
         let v: serde_json::Value = serde_json::from_str(&empty().to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"version": 4, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
-                "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "stale_rules": [], "sysctls": [], "probe_paths": []})
+            serde_json::json!({"version": 5, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "stale_rules": [], "sysctls": [], "uplink_paths": []})
         );
     }
 
     #[test]
-    fn text_names_its_sources_flags_probe_paths_and_tracking_in_one_vocabulary() {
+    fn text_names_its_sources_flags_uplink_paths_and_tracking_in_one_vocabulary() {
         let tracked = |r: Record, seconds_ago| Tracked {
             record: r,
             device: "wan1".into(),
@@ -1034,7 +1040,7 @@ mod tests {
         g.fail_open = true;
         let report = Report {
             groups: vec![g],
-            probe_paths: vec![probe_path(RuleState::InPlace)],
+            uplink_paths: vec![uplink_path(RuleState::InPlace)],
             ..empty()
         };
         let text = report.to_string();
@@ -1059,7 +1065,7 @@ mod tests {
             "             wan1_6 (wan1): recovering, 1 round passed in a row, last round 2 h ago;",
             "             wan1_6 (wan1): offline, 3 rounds failed in a row, last round in the future (the clock went back);",
             "             wan1_6 (wan1): online, no round yet;",
-            "probe path: wan1 (ipv6): table 3959422978 default via fe80::1 dev wan1, mark 0xec000002, rule in place: in sync",
+            "uplink path: wan1 (ipv6): table 3959422978 default via fe80::1 dev wan1, rules in place: in sync",
         ] {
             assert!(text.contains(want), "{want:?} in:\n{text}");
         }

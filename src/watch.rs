@@ -55,7 +55,6 @@ impl Seen {
                     device: m.device.clone(),
                     ifindex: m.nexthop.ifindex,
                     source: m.addresses.first().copied(),
-                    mark: plan::probe_mark(m.nexthop.ifindex),
                     uptime: m.uptime.unwrap_or(0),
                 });
                 seen.probes
@@ -81,9 +80,18 @@ impl Seen {
 /// reconciles once for all of them.
 const SETTLE: Duration = Duration::from_millis(100);
 
+/// mwan3's interface states, quietly: the reconcile they cause says what is wrong.
+fn mwan3_states() -> Option<Vec<(String, String)>> {
+    state::mwan3_states(&crate::app::mwan3_sections().unwrap_or_default())
+}
+
+/// How often `watch` looks at mwan3's interface states.
+const MWAN3_LOOK: Duration = Duration::from_secs(2);
+
 /// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
 /// default route on a device of a group's candidates appears, changes or goes away, someone
-/// deletes a nexthop object of ours, events were lost, or tracking changed a verdict.
+/// deletes a nexthop object of ours, events were lost, tracking changed a verdict, or mwan3's
+/// interface states changed (or it stopped).
 /// Failed reconciles are logged and the next event tries again; only losing the netlink
 /// socket ends it (procd starts it again).
 pub(crate) fn run(opts: &Options) -> Result<(), Error> {
@@ -96,6 +104,10 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
     let mut why = Some("start");
     let mut settle: Option<(Instant, &'static str)> = None;
     let mut seen: Option<Seen> = None;
+    // mwan3's state changes without an event of ours: its `stop` removes it, its start
+    // writes it without hotplug-call. Looked at every `MWAN3_LOOK`.
+    let mut mwan3 = mwan3_states();
+    let mut mwan3_look = Instant::now() + MWAN3_LOOK;
     loop {
         if let Some(reason) = why.take() {
             debug!("reconciling: {reason}");
@@ -123,7 +135,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             }
         }
         let now = Instant::now();
-        let deadline = [settle.map(|s| s.0), tracker.deadline()]
+        let deadline = [settle.map(|s| s.0), tracker.deadline(), Some(mwan3_look)]
             .into_iter()
             .flatten()
             .min();
@@ -166,6 +178,14 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
         if let Some((_, w)) = settle.filter(|s| s.0 <= now) {
             why = Some(w);
             settle = None;
+        }
+        if mwan3_look <= now {
+            mwan3_look = now + MWAN3_LOOK;
+            let states = mwan3_states();
+            if states != mwan3 {
+                mwan3 = states;
+                why = Some("mwan3's interface states changed");
+            }
         }
         let (ended, transitions) = tracker.tick(now);
         for t in &transitions {

@@ -2630,7 +2630,7 @@ fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
         status.stderr
     );
     let json: Value = serde_json::from_str(&r.cli(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["version"], 4);
+    assert_eq!(json["version"], 5);
     assert_eq!(
         json["sysctls"][0],
         serde_json::json!({"name": "net.ipv4.fib_multipath_hash_policy", "have": 0, "want": 1})
@@ -2728,4 +2728,88 @@ fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
             && line.contains("can't be run (exit 127)"),
         "{line}"
     );
+}
+
+/// Once a reader has the FIFO at `path` open: `first()`, then `text` written and the FIFO
+/// closed. `false` if no reader came within 10 s or before `stop` was set.
+fn feed_fifo(
+    path: &std::path::Path,
+    text: &str,
+    stop: &std::sync::atomic::AtomicBool,
+    first: impl FnOnce(),
+) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let nonblock = nix::fcntl::OFlag::O_NONBLOCK.bits();
+    let start = std::time::Instant::now();
+    loop {
+        // ENXIO until someone has it open for reading.
+        let opened = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nonblock)
+            .open(path);
+        if let Ok(mut fifo) = opened {
+            first();
+            fifo.write_all(text.as_bytes()).unwrap();
+            return true;
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed)
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// N6 of issue 16: a device that goes away between a run's reading of the kernel and its
+/// writes (its nexthops go with it, so the group the plan writes names a leg that no longer
+/// exists: "Invalid nexthop id") is a race, planned again once, not an error. The run is
+/// held at that point by making the tracking state file, which it reads after the kernel,
+/// a FIFO; a plain file replaces it before the run reads on.
+#[test]
+fn a_device_that_goes_away_mid_run_is_planned_again_not_an_error() {
+    let Some(r) = router("midrun", 3) else {
+        return;
+    };
+    r.set_config(&shipped_with_mode("resilient"));
+    r.set_dump(&v6_dump(&[true, true, false]));
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    let devs =
+        |r: &Router| -> Vec<String> { r.legs("-6", "2000::/3").into_iter().map(|l| l.0).collect() };
+    assert_eq!(devs(&r), ["wan1", "wan2"]);
+    // wan3 comes up; while the run for it is between reading and writing, wan2 vanishes.
+    r.set_dump(&v6_dump(&[true, true, true]));
+    let fifo = r.path("run/track");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let run = r
+        .hotplug_command("ifup", "wan3_6", Some("wan3"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = std::thread::spawn({
+        let (fifo, ns, stop) = (fifo.clone(), r.ns.clone(), stop.clone());
+        let file = r.path("track.file");
+        move || {
+            // The run has read the kernel and waits for its state file: wan2 goes now, and
+            // any later read finds a plain file.
+            let vanish = || {
+                let deleted = std::process::Command::new("ip")
+                    .args(["-n", &ns, "link", "del", "wan2"])
+                    .status();
+                assert!(deleted.unwrap().success());
+                fs::write(&file, "pid 1\n").unwrap();
+                fs::rename(&file, &fifo).unwrap();
+            };
+            feed_fifo(&fifo, "pid 1\n", &stop, vanish)
+        }
+    });
+    let out = run.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(hold.join().unwrap(), "the run never read its state file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(devs(&r), ["wan1", "wan3"]);
 }

@@ -683,45 +683,297 @@ fn tracking_hotplug_runs_honour_watch_and_a_new_session_starts_online() {
     assert!(n.r.path("run/track").exists());
 }
 
+/// mwan3 beside ecmp-hotplug: its hotplug script (the `15-mwan3` stand-in, which keeps mwan3's
+/// interface state as the real one does), and mwan3track's files and events for one section
+/// as the real one (mwan3 2.12.2, `usr/sbin/mwan3track`) writes and sends them, function by
+/// function. The router has a /run of its own, where mwan3's directories come and go.
+struct Mwan3<'r> {
+    r: &'r Router,
+}
+
+const MWAN3_HOTPLUG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/mwan3/15-mwan3");
+
+impl<'r> Mwan3<'r> {
+    /// `config` as /etc/config/mwan3; mwan3 not started yet.
+    fn new(r: &'r Router, config: &str) -> Mwan3<'r> {
+        r.own_run();
+        r.hotplug_scripts(&[("15-mwan3", MWAN3_HOTPLUG)]);
+        fs::write(r.path("etc-layer/config/mwan3"), config).unwrap();
+        Mwan3 { r }
+    }
+
+    /// `/etc/init.d/mwan3 start`: its run directory and chains, then `mwan3_ifup … init` for
+    /// each interface that is up, which runs 15-mwan3 itself (not through hotplug-call: no
+    /// run of ours follows).
+    fn start(&self, up: &[(&str, &str)]) {
+        fs::create_dir_all(self.r.path("varrun/mwan3/iface_state")).unwrap();
+        fs::write(self.r.path("varrun/mwan3.hook"), "").unwrap();
+        for (section, device) in up {
+            let run = self.r.run_cmd(&mut self.r.router_shell(&format!(
+                "env -i MWAN3_STARTUP=init ACTION=ifup INTERFACE={section} DEVICE={device} sh {MWAN3_HOTPLUG}"
+            )));
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    }
+
+    /// `/etc/init.d/mwan3 stop`: `rm -rf $MWAN3_STATUS_DIR $MWAN3TRACK_STATUS_DIR`, chains
+    /// gone. (Online interfaces get a `disconnected` with MWAN3_SHUTDOWN=1 first, which
+    /// 15-mwan3 ignores; offline ones get nothing.)
+    fn stop(&self) {
+        fs::remove_dir_all(self.r.path("varrun/mwan3")).unwrap();
+        fs::remove_file(self.r.path("varrun/mwan3.hook")).unwrap();
+        let _ = fs::remove_dir_all(self.r.path("mwan3track"));
+        fs::create_dir_all(self.r.path("mwan3track")).unwrap();
+    }
+
+    /// mwan3's own state of `section`.
+    fn state(&self, section: &str) -> String {
+        fs::read_to_string(self.r.path(&format!("varrun/mwan3/iface_state/{section}")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn tracker(&self, section: &'static str, device: &'static str) -> Tracker<'_> {
+        fs::create_dir_all(self.r.path(&format!("mwan3track/{section}"))).unwrap();
+        Tracker {
+            r: self.r,
+            section,
+            device,
+        }
+    }
+}
+
+/// One mwan3track, by its functions.
+struct Tracker<'r> {
+    r: &'r Router,
+    section: &'static str,
+    device: &'static str,
+}
+
+impl Tracker<'_> {
+    fn write(&self, file: &str, value: &str) {
+        let path = self.r.path(&format!("mwan3track/{}/{file}", self.section));
+        fs::write(path, format!("{value}\n")).unwrap();
+    }
+
+    fn status(&self) -> String {
+        let path = self.r.path(&format!("mwan3track/{}/STATUS", self.section));
+        fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// `env -i [FIRSTCONNECT=…] ACTION=… INTERFACE=… DEVICE=… /sbin/hotplug-call iface`.
+    fn event(&self, action: &str, extra: &str) {
+        let run = self
+            .r
+            .hotplug_with(action, self.section, self.device, extra);
+        assert_eq!(run.code, 0, "{action}: {}", run.stderr);
+    }
+
+    /// `firstconnect` at the tracker's start (and on USR2, an ifup): STATUS becomes
+    /// `initial_state` unless it was online; then `connected 1` (STATUS online, `connected`
+    /// with FIRSTCONNECT=1) or `disconnected 1` (STATUS offline, no event). TURN is not
+    /// written until the first probe turn ends: a restart leaves the old tracker's.
+    fn firstconnect(&self, initial_state: &str) {
+        let status = match self.status().as_str() {
+            "online" => "online".to_string(),
+            _ => initial_state.to_string(),
+        };
+        if status == "offline" {
+            self.write("STATUS", "offline");
+        } else {
+            self.write("STATUS", "online");
+            self.event("connected", "FIRSTCONNECT=1");
+        }
+    }
+
+    /// `connected`: STATUS online, the event with FIRSTCONNECT empty.
+    fn connected(&self) {
+        self.write("STATUS", "online");
+        self.event("connected", "FIRSTCONNECT=");
+    }
+
+    /// `disconnected`: STATUS offline; the event only if it was online or disconnecting.
+    fn disconnected(&self) {
+        let was = self.status();
+        self.write("STATUS", "offline");
+        if was == "online" || was == "disconnecting" {
+            self.event("disconnected", "");
+        }
+    }
+
+    /// `connecting` / `disconnecting`: the STATUS and an event of that name, once.
+    fn ing(&self, what: &str) {
+        if self.status() != what {
+            self.write("STATUS", what);
+            self.event(what, "");
+        }
+    }
+
+    /// The end of a probe turn.
+    fn turn(&self, turn: u32, score: u32, lost: u32) {
+        self.write("LOST", &lost.to_string());
+        self.write("SCORE", &score.to_string());
+        self.write("TURN", &turn.to_string());
+    }
+}
+
+fn legs(r: &Router) -> Vec<String> {
+    r.legs("-6", "2000::/3").into_iter().map(|l| l.0).collect()
+}
+
+/// Cases M3-M6 of issue 16, each a sequence the real mwan3track produced beside the real
+/// netifd, and what mwan3 itself does with it: its state (15-mwan3's) decides, not STATUS.
 #[test]
-fn tracking_mwan3track_offline_and_its_events_move_a_member_out_and_back() {
+fn tracking_mwan3_keeps_out_what_mwan3_keeps_out_whatever_mwan3track_s_files_say() {
     if !privileged() {
         return;
     }
     let r = Router::new("mwan3", 2);
     r.set_dump(&v6_dump(&[true, true]));
-    let status = |state: &str, turn: &str| {
-        let dir = r.path("mwan3track/wan2_6");
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("STATUS"), format!("{state}\n")).unwrap();
-        fs::write(dir.join("TURN"), format!("{turn}\n")).unwrap();
-    };
-    let legs = || {
-        r.legs("-6", "2000::/3")
-            .into_iter()
-            .map(|l| l.0)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
-    assert_eq!(legs(), ["wan1", "wan2"]);
-    // Written at mwan3track's start, before any probe: not taken as a verdict.
-    status("offline", "0");
-    assert_eq!(r.hotplug("ifupdate", "wan2_6", Some("wan2")).code, 0);
-    assert_eq!(legs(), ["wan1", "wan2"]);
-    status("offline", "4");
-    let run = r.hotplug("disconnected", "wan2_6", Some("wan2"));
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(legs(), ["wan1"]);
+    let mwan3 = Mwan3::new(
+        &r,
+        "config interface 'wan2_6'\n\toption enabled '1'\n\toption family 'ipv6'\n\
+         \tlist track_ip '2001:db8::1'\n",
+    );
+    mwan3.start(&[("wan2_6", "wan2")]);
+    assert_eq!(mwan3.state("wan2_6"), "online");
+    let t = mwan3.tracker("wan2_6", "wan2");
+    t.firstconnect("online");
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    t.turn(3, 10, 0);
+    // Failing: disconnecting (mwan3 keeps it), then disconnected.
+    t.ing("disconnecting");
+    t.turn(4, 9, 1);
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    t.disconnected();
+    t.turn(5, 0, 1);
+    assert_eq!(legs(&r), ["wan1"]);
+    // M5: a recovery begins (connecting) and fails again: STATUS stays `connecting` with
+    // score 0 and no event follows. An unrelated run keeps it out, as mwan3 does.
+    t.ing("connecting");
+    t.turn(6, 1, 0);
+    t.turn(7, 0, 1);
+    assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(legs(&r), ["wan1"], "STATUS {}", t.status());
+    // M3, M4: procd restarts the tracker: STATUS online and `connected` with FIRSTCONNECT=1
+    // before any probe, beside the old tracker's TURN (7). mwan3 ignores that event.
+    t.firstconnect("online");
+    assert_eq!(t.status(), "online");
+    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(mwan3.state("wan2_6"), "offline");
+    // It recovers for real.
+    t.ing("connecting");
+    t.connected();
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    // M6: with `initial_state offline`, an ifup finds STATUS `disabled` (the tracker's, since
+    // the ifdown): mwan3 starts it offline, and the tracker's firstconnect then writes
+    // offline and sends nothing.
+    fs::write(
+        r.path("etc-layer/config/mwan3"),
+        "config interface 'wan2_6'\n\toption enabled '1'\n\toption family 'ipv6'\n\
+         \toption initial_state 'offline'\n\tlist track_ip '2001:db8::1'\n",
+    )
+    .unwrap();
+    r.set_dump(&v6_dump(&[true, false]));
+    assert_eq!(r.hotplug("ifdown", "wan2_6", None).code, 0);
+    t.disconnected();
+    t.write("STATUS", "disabled");
+    assert_eq!(legs(&r), ["wan1"]);
+    r.set_dump(&v6_dump(&[true, true]));
+    assert_eq!(r.hotplug("ifup", "wan2_6", Some("wan2")).code, 0);
+    assert_eq!(mwan3.state("wan2_6"), "offline");
+    assert_eq!(legs(&r), ["wan1"]);
+    t.firstconnect("offline");
+    assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(legs(&r), ["wan1"]);
     let out = r.run_cmd(&mut r.on_router(&["status"]));
     assert!(
-        out.stdout
-            .contains("wan2_6: offline according to mwan3track"),
+        out.stdout.contains("wan2_6: offline according to mwan3"),
         "{}",
         out.stdout
     );
-    status("online", "5");
-    assert_eq!(r.hotplug("connected", "wan2_6", Some("wan2")).code, 0);
-    assert_eq!(legs(), ["wan1", "wan2"]);
+    t.ing("connecting");
+    t.connected();
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+}
+
+/// M7: a section covers one family and stands for netifd's `<section>_6` where there is
+/// one (`mwan3_get_true_iface`): section `wan2` (ipv6) tracks `wan2_6`, yet writes and sends
+/// as `wan2`; section `wan1` (ipv4, the default) says nothing of the IPv6 group.
+#[test]
+fn tracking_mwan3_sections_stand_for_their_family_s_netifd_interface() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("mwan3fam", 2);
+    // `wan1` dual-stack (its IPv6 on the interface itself), `wan2` PPPoE-like with `wan2_6`.
+    r.set_dump(&dump(&[
+        v6_uplink("wan1", "wan1", "fe80::1", true),
+        v6_uplink("wan2_6", "wan2", "fe80::2", true),
+    ]));
+    let mwan3 = Mwan3::new(
+        &r,
+        "config interface 'wan1'\n\toption enabled '1'\n\tlist track_ip '192.0.2.1'\n\n\
+         config interface 'wan2'\n\toption enabled '1'\n\toption family 'ipv6'\n\
+         \tlist track_ip '2001:db8::1'\n",
+    );
+    mwan3.start(&[("wan1", "wan1"), ("wan2", "wan2")]);
+    assert_eq!(r.hotplug("ifup", "wan1", Some("wan1")).code, 0);
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    // An IPv4-only outage of wan1: the IPv6 group keeps it.
+    let t1 = mwan3.tracker("wan1", "wan1");
+    t1.write("STATUS", "online");
+    t1.disconnected();
+    assert_eq!(mwan3.state("wan1"), "offline");
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    // An IPv6 outage of section wan2 is wan2_6's.
+    let t2 = mwan3.tracker("wan2", "wan2");
+    t2.write("STATUS", "online");
+    t2.disconnected();
+    assert_eq!(legs(&r), ["wan1"]);
+    t2.connected();
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
+}
+
+/// M8: `mwan3 stop` takes its word with it: an uplink mwan3 had offline comes back, and
+/// `watch` notices without an event (the stop sends none for an offline interface).
+#[test]
+fn tracking_a_stopped_mwan3_counts_for_nothing() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("mwan3stop", 2);
+    r.set_dump(&v6_dump(&[true, true]));
+    let mwan3 = Mwan3::new(
+        &r,
+        "config interface 'wan2_6'\n\toption enabled '1'\n\toption family 'ipv6'\n",
+    );
+    mwan3.start(&[("wan2_6", "wan2")]);
+    let t = mwan3.tracker("wan2_6", "wan2");
+    t.firstconnect("online");
+    t.turn(2, 9, 1);
+    t.disconnected();
+    assert_eq!(legs(&r), ["wan1"]);
+    let _watch = Watch::start(&r);
+    within(Duration::from_secs(10), "watch's state file", || {
+        r.path("run/track").exists()
+    });
+    assert_eq!(legs(&r), ["wan1"], "out while mwan3 has it offline");
+    mwan3.stop();
+    within(
+        Duration::from_secs(15),
+        "wan2 back after mwan3 stopped",
+        || legs(&r) == ["wan1", "wan2"],
+    );
+    // The next event 15-mwan3 takes recreates mwan3's run directory (mwan3_init), empty:
+    // still no word.
+    assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
+    assert!(r.path("varrun/mwan3/iface_state").is_dir());
+    assert_eq!(legs(&r), ["wan1", "wan2"]);
 }
 
 #[test]
@@ -752,7 +1004,7 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
             .is_some_and(|t| t.len() == 2)
     });
     let doc = rpcd("call status");
-    assert_eq!(doc["version"], 4);
+    assert_eq!(doc["version"], 5);
     let t = &doc["groups"][0]["tracking"][0];
     assert_eq!(t["interface"], "wan1_6");
     assert_eq!(t["online"], true);
@@ -765,12 +1017,12 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
     assert!(t["seconds_ago"].as_u64().is_some_and(|s| s < 60), "{t}");
     assert_eq!(t["state"], "online");
     // Probe paths are shown, each in sync once watch has written them.
-    let paths = doc["probe_paths"].as_array().unwrap();
+    let paths = doc["uplink_paths"].as_array().unwrap();
     assert_eq!(paths.len(), 2, "{doc}");
     assert!(
         paths
             .iter()
-            .all(|p| p["state"] == "in_sync" && p["rule"] == "in_place"),
+            .all(|p| p["state"] == "in_sync" && p["rules"] == "in_place"),
         "{doc}"
     );
     assert_eq!(rpcd("call nothing")["error"], "unknown method");
@@ -839,5 +1091,115 @@ fn tracking_an_uplink_without_its_own_address_yet_is_not_probed_and_stays_in() {
         !Watch::log(&n.r).contains("wan2_6 left"),
         "{}",
         Watch::log(&n.r)
+    );
+}
+
+/// An ICMPv6 echo from a raw socket bound only to `dev` (no source address), as `ping -I`
+/// and mwan3track's socket wrapper bind theirs: whether it was answered within 3 s. Each ISP
+/// drops sources not its own, so an answer means it left by `dev`'s uplink.
+fn bound_echo(r: &Router, dev: &str) -> bool {
+    let script = "import socket, sys\n\
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)\n\
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())\n\
+        s.settimeout(3)\n\
+        s.sendto(bytes([128, 0, 0, 0, 0x12, 0x34, 0, 1]) + b'bound', (sys.argv[2], 0))\n\
+        while True:\n\
+        \x20   data = s.recv(1500)\n\
+        \x20   if data[0] == 129 and data[4:6] == bytes([0x12, 0x34]):\n\
+        \x20       break\n";
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &r.ns, "python3", "-c", script, dev, SERVER])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// M1 of issue 16: whatever is bound to an uplink's device (mwan3track's probes, `ping -I`,
+/// a DDNS client, a VPN bound to one WAN) leaves by that uplink while the group's route is
+/// installed, in both modes and without tracking: the kernel's own answer for `oif`, and an
+/// echo answered.
+#[test]
+fn tracking_what_is_bound_to_an_uplink_leaves_by_it_in_every_mode() {
+    let Some(n) = nat66("bound", 3, false, FAST) else {
+        return;
+    };
+    for mode in ["resilient", "multipath"] {
+        n.r.set_config(&format!(
+            "config globals 'globals'\n\toption mode '{mode}'\n\
+             config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n"
+        ));
+        let run = n.r.cli(&["sync"]);
+        assert_eq!(run.code, 0, "{mode}: {}", run.stderr);
+        assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"], "{mode}");
+        for dev in ["wan1", "wan2", "wan3"] {
+            let got = n.r.route_get(&[format!("{SERVER} oif {dev}")]);
+            assert_eq!(got, [dev], "{mode}: route get {SERVER} oif {dev}");
+            assert!(bound_echo(&n.r, dev), "{mode}: an echo bound to {dev}");
+        }
+        // Its own prefix is still its own: main's more specific routes count.
+        let own = n.r.route_get(&["2001:db8:2::99 oif wan2".to_string()]);
+        assert_eq!(own, ["wan2"]);
+        let route =
+            n.r.ip(&["-6", "route", "get", "2001:db8:2::99", "oif", "wan2"]);
+        assert!(
+            !route.contains(" via "),
+            "on-link, not via the gateway: {route}"
+        );
+    }
+}
+
+/// M2 of issue 16: an IPv4 uplink with `defaultroute '0'` (its gateway only in netifd's
+/// `inactive.route`, so the kernel has no default through it) stays reachable for whoever
+/// is bound to its device, in its group or taken out of it (here by mwan3).
+#[test]
+fn tracking_an_ipv4_uplink_out_of_its_group_stays_reachable_through_its_device() {
+    if !privileged() {
+        return;
+    }
+    let r = Router::new("boundv4", 2);
+    for (dev, addr) in [("wan1", "192.0.2.10/24"), ("wan2", "198.51.100.10/24")] {
+        r.ip(&["addr", "add", addr, "dev", dev]);
+    }
+    let v4 = |name: &str, dev: &str, gw: &str| {
+        format!(
+            r#"{{"interface":"{name}","up":true,"proto":"dhcp","l3_device":"{dev}","device":"{dev}",
+                "ipv4-address":[{{"address":"{gw}0","mask":24}}],"route":[],
+                "inactive":{{"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{gw}","source":"0.0.0.0/0"}}]}},"data":{{}}}}"#
+        )
+    };
+    r.set_dump(&dump(&[
+        v4("wan1", "wan1", "192.0.2.1"),
+        v4("wan2", "wan2", "198.51.100.1"),
+    ]));
+    r.set_config(
+        "config globals 'globals'\n\toption mode 'resilient'\n\
+         config group 'v4'\n\toption target '0.0.0.0/0'\n\tlist interface 'wan1'\n\tlist interface 'wan2'\n",
+    );
+    let via = |dev: &str| r.ip(&["-4", "route", "get", "203.0.113.1", "oif", dev]);
+    let mwan3 = Mwan3::new(&r, "config interface 'wan2'\n\toption enabled '1'\n");
+    mwan3.start(&[("wan2", "wan2")]);
+    assert_eq!(r.hotplug("ifup", "wan2", Some("wan2")).code, 0);
+    assert_eq!(r.legs("-4", "0.0.0.0/0").len(), 2);
+    assert!(
+        via("wan2").contains("via 198.51.100.1 dev wan2"),
+        "{}",
+        via("wan2")
+    );
+    let t = mwan3.tracker("wan2", "wan2");
+    t.write("STATUS", "online");
+    t.turn(2, 9, 1);
+    t.disconnected();
+    let legs: Vec<String> = r.legs("-4", "0.0.0.0/0").into_iter().map(|l| l.0).collect();
+    assert_eq!(legs, ["wan1"]);
+    assert!(
+        via("wan2").contains("via 198.51.100.1 dev wan2"),
+        "{}",
+        via("wan2")
+    );
+    assert!(
+        via("wan1").contains("via 192.0.2.1 dev wan1"),
+        "{}",
+        via("wan1")
     );
 }

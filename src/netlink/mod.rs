@@ -155,7 +155,7 @@ impl Kernel {
         self.request(&nexthop::del_request(id, seq), seq)
     }
 
-    /// Every policy rule with a fwmark that looks up a table, of both families; `None` where
+    /// Every policy rule that looks up a table, of both families; `None` where
     /// rules can't be read (a kernel without multiple tables, or qemu-user, which translates
     /// no rule messages: `EOPNOTSUPP`, `EAFNOSUPPORT`).
     pub fn rules(&mut self) -> Result<Option<Vec<Rule>>, KernelError> {

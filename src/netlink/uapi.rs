@@ -89,8 +89,10 @@ pub const RTM_DELRULE: u16 = 33;
 pub const RTM_GETRULE: u16 = 34;
 pub const FRA_PRIORITY: u16 = 6;
 pub const FRA_FWMARK: u16 = 10;
+pub const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
 pub const FRA_TABLE: u16 = 15;
 pub const FRA_FWMASK: u16 = 16;
+pub const FRA_OIFNAME: u16 = 17;
 pub const FRA_PROTOCOL: u16 = 21;
 pub const FR_ACT_TO_TBL: u8 = 1;
 

@@ -149,6 +149,23 @@ impl Router {
         self.dir.join(name)
     }
 
+    /// Gives the router a /run of its own (`varrun`), empty but for what its runs bind there.
+    pub fn own_run(&self) {
+        fs::create_dir_all(self.path("varrun")).unwrap();
+    }
+
+    /// A hotplug directory of its own (`hotplug.d/iface`): ours, and `others` (name, path)
+    /// beside it, in hotplug-call's order.
+    pub fn hotplug_scripts(&self, others: &[(&str, &str)]) {
+        let dir = self.path("hotplug.d/iface");
+        fs::create_dir_all(&dir).unwrap();
+        let ours = format!("{REPO}/files/etc/hotplug.d/iface/20-ecmp-hotplug");
+        std::os::unix::fs::symlink(ours, dir.join("20-ecmp-hotplug")).unwrap();
+        for (name, path) in others {
+            std::os::unix::fs::symlink(path, dir.join(name)).unwrap();
+        }
+    }
+
     pub fn set_dump(&self, json: &str) {
         fs::write(self.path("dump.json"), json).unwrap();
     }
@@ -179,6 +196,22 @@ impl Router {
 
     /// The command `hotplug` runs, to spawn.
     pub fn hotplug_command(&self, action: &str, interface: &str, device: Option<&str>) -> Command {
+        self.hotplug_command_with(action, interface, device, "")
+    }
+
+    /// `hotplug` with more of the event's variables: `extra` is `NAME=value …`, as
+    /// mwan3track adds `FIRSTCONNECT` (a test's constant, spliced as it is).
+    pub fn hotplug_with(&self, action: &str, interface: &str, device: &str, extra: &str) -> Run {
+        self.run_cmd(&mut self.hotplug_command_with(action, interface, Some(device), extra))
+    }
+
+    fn hotplug_command_with(
+        &self,
+        action: &str,
+        interface: &str,
+        device: Option<&str>,
+        extra: &str,
+    ) -> Command {
         // The event's variables travel in the environment, never spliced into the script, so
         // names with shell syntax in them reach the binary as they are.
         let device_var = if device.is_some() {
@@ -187,9 +220,13 @@ impl Router {
             ""
         };
         let mut cmd = self.router_shell(&format!(
-            "exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} FAKE_BIN={bin} HOTPLUG_DIR={repo}/files/etc/hotplug.d {repo}/tests/support/hotplug-call iface",
+            "exec env -i ACTION=\"$EV_ACTION\" INTERFACE=\"$EV_INTERFACE\" {device_var} {extra} FAKE_BIN={bin} HOTPLUG_DIR={dir} {repo}/tests/support/hotplug-call iface",
             bin = self.path("bin").display(),
             repo = REPO,
+            dir = match self.path("hotplug.d").is_dir() {
+                true => self.path("hotplug.d").display().to_string(),
+                false => format!("{REPO}/files/etc/hotplug.d"),
+            },
         ));
         cmd.env("EV_ACTION", action)
             .env("EV_INTERFACE", interface)
@@ -225,6 +262,14 @@ impl Router {
                 "{}mount --bind {} /dev/log; ",
                 overlay("/dev", "dev"),
                 self.path("log.sock").display()
+            );
+        }
+        // A router that has a `varrun` (`Router::own_run`) gets it as its whole /run, where
+        // mwan3's directories come and go as on a router.
+        if self.path("varrun").is_dir() {
+            mounts = format!(
+                "mount --bind {} /run; mkdir -p /run/lock; {mounts}",
+                self.path("varrun").display()
             );
         }
         // Its own tracking state and mwan3track directory: every router's `watch` publishes

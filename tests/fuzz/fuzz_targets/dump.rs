@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         };
         for resilient in [false, true] {
             let desired = plan::desired(&dump, &config, &links, resilient, &plan::Health::default());
-            let paths = plan::probe_paths(&desired);
+            let paths = plan::uplink_paths(&desired);
             let _ = plan::changes(&desired, &paths, &installed, &[]);
         }
     }
