@@ -14,7 +14,7 @@ use log::{debug, info, warn};
 
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
-use crate::event::{Action, Event};
+use crate::event::Event;
 use crate::netlink::{Conntrack, Kernel, KernelError};
 use crate::plan::{self, Changes, Desired, Health, Hint, Installed, Paths, Resilience};
 use crate::route::{Family, Links, Object, ProtocolName, Route, Rule, Sysctl};
@@ -123,7 +123,7 @@ pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
     }
     match command {
         Command::Hotplug => hotplug(opts),
-        Command::Sync => reconcile(opts, &[], None, None, &mut None),
+        Command::Sync => reconcile(opts, &[], None, &mut None),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
         Command::Watch => crate::watch::run(opts),
@@ -144,12 +144,7 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         }],
         _ => Vec::new(),
     };
-    // A new session starts online, whatever tracking said of the last one.
-    let fresh = match (&event.interface, &event.action) {
-        (Some(interface), Action::Ifup) => Some(interface.as_str()),
-        _ => None,
-    };
-    reconcile(opts, &hints, fresh, None, &mut None)
+    reconcile(opts, &hints, None, &mut None)
 }
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
@@ -256,9 +251,8 @@ impl Snapshot {
     }
 }
 
-/// Reads everything a plan is made from. `fresh`: an interface a hotplug `ifup` has just
-/// brought up, which tracking has not judged yet.
-fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<Snapshot, Error> {
+/// Reads everything a plan is made from.
+fn snapshot(opts: &Options, kernel: &mut Kernel) -> Result<Snapshot, Error> {
     let (config, config_source) = load_config(opts)?;
     let dump = load_dump(&opts.dump)?;
     let links = kernel.links()?;
@@ -276,14 +270,11 @@ fn snapshot(opts: &Options, kernel: &mut Kernel, fresh: Option<&str>) -> Result<
         warn!("{e}: mwan3's interface states are not read");
         Vec::new()
     });
-    let mut health = Health {
+    let health = Health {
         tracked: tracking.map(|s| s.records).unwrap_or_default(),
         mwan3_states: state::mwan3_states(&mwan3_sections),
         mwan3_sections,
     };
-    health
-        .tracked
-        .retain(|r| Some(r.interface.as_str()) != fresh);
     Ok(Snapshot {
         config,
         links,
@@ -475,14 +466,44 @@ fn execute(
 pub(crate) fn reconcile(
     opts: &Options,
     hints: &[Hint],
-    fresh: Option<&str>,
     said: Option<&[String]>,
     seen: &mut Option<Seen>,
 ) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
-    let snap = snapshot(opts, &mut kernel, fresh)?;
-    let plan = plan(&snap, &mut kernel, !opts.dry_run)?;
+    // The second pass reads and plans again after the kernel refused a change that was no
+    // conflict: what the first read may have changed under it (a device gone takes its
+    // nexthops along). What the run says of the groups is said once, by the first.
+    for again in [false, true] {
+        let snap = snapshot(opts, &mut kernel)?;
+        let plan = plan(&snap, &mut kernel, !opts.dry_run)?;
+        let notes = plan::health_notes(&plan.desired);
+        if !again {
+            say_plan(&snap, &plan, &notes, said, hints);
+        }
+        *seen = Some(Seen::of(&plan.desired, notes));
+        match execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run) {
+            Err(Error::Apply(errors))
+                if !again && !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>
+            {
+                info!("planning again: {}", errors.join("; "));
+            }
+            done => return done,
+        }
+    }
+    Ok(())
+}
+
+/// What a reconcile says of its plan before it applies it: the mode the kernel allows, the
+/// candidates left out, the groups' health (in `watch`, only what changed since `said`),
+/// and who left a group.
+fn say_plan(
+    snap: &Snapshot,
+    plan: &Plan,
+    notes: &[String],
+    said: Option<&[String]>,
+    hints: &[Hint],
+) {
     if !plan.resilient && snap.config.enabled {
         if let Some(g) = snap
             .config
@@ -497,7 +518,6 @@ pub(crate) fn reconcile(
         }
     }
     warn_skipped(&plan.desired);
-    let notes = plan::health_notes(&plan.desired);
     match said {
         Some(said) => {
             for note in notes.iter().filter(|n| !said.contains(n)) {
@@ -509,7 +529,6 @@ pub(crate) fn reconcile(
         }
         None => notes.iter().for_each(|n| debug!("{n}")),
     }
-    *seen = Some(Seen::of(&plan.desired, notes));
     let departures = plan::departures(
         &plan.desired,
         &snap.installed,
@@ -522,20 +541,6 @@ pub(crate) fn reconcile(
         .filter(|d| !plan.changes.conflicts.iter().any(|c| c.group() == d.group))
     {
         info!("{departure}");
-    }
-    match execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run) {
-        // The kernel refused a change that was no conflict: what the run read may have
-        // changed under it (a device gone takes its nexthops along). Read and plan once more.
-        Err(Error::Apply(errors))
-            if !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>
-        {
-            info!("planning again: {}", errors.join("; "));
-            let snap = snapshot(opts, &mut kernel, fresh)?;
-            let again = self::plan(&snap, &mut kernel, true)?;
-            *seen = Some(Seen::of(&again.desired, plan::health_notes(&again.desired)));
-            execute(&mut kernel, &again.changes, &snap.links, false)
-        }
-        done => done,
     }
 }
 
@@ -557,7 +562,7 @@ fn flush(opts: &Options) -> Result<(), Error> {
 
 fn show_status(opts: &Options, json: bool) -> Result<(), Error> {
     let mut kernel = Kernel::open()?;
-    let snap = snapshot(opts, &mut kernel, None)?;
+    let snap = snapshot(opts, &mut kernel)?;
     let plan = plan(&snap, &mut kernel, false)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -154,6 +154,8 @@ pub enum Reason {
     },
     /// mwan3's state of its section for it says anything but online (`mwan3`).
     Mwan3Offline,
+    /// Offline in its last session; its new one has not passed a round yet.
+    Unproven,
 }
 
 impl Reason {
@@ -168,6 +170,7 @@ impl Reason {
                 | Reason::NoCarrier(_)
                 | Reason::Offline { .. }
                 | Reason::Mwan3Offline
+                | Reason::Unproven
         )
     }
 }
@@ -205,6 +208,9 @@ impl fmt::Display for Reason {
                 "offline: {answered} of {targets} targets answered, {passes} rounds passed in a row"
             ),
             Reason::Mwan3Offline => f.write_str("offline according to mwan3"),
+            Reason::Unproven => {
+                f.write_str("offline in its last session: joins once its new one passes a round")
+            }
         }
     }
 }
@@ -425,14 +431,23 @@ impl Health {
         let Some(track) = &group.track else {
             return Verdict::Healthy;
         };
-        // A record of another device, or from before netifd's uptime went back (an ifup
-        // since), is of an earlier session: the new one starts online, whether or not
-        // `watch` has probed it yet.
-        let record = self.tracked.iter().find(|r| {
-            r.group == group.name
-                && r.interface == m.interface
-                && !r.new_session(m.nexthop.ifindex, m.uptime.unwrap_or(u64::MAX))
-        });
+        // A record of another device, or from before netifd's uptime went back (an ifup, a
+        // netifd restart), is of an earlier session: the new one starts online if that one
+        // was, and proves itself first (one passed round) if it was offline.
+        let record = self
+            .tracked
+            .iter()
+            .find(|r| r.group == group.name && r.interface == m.interface);
+        let record = match record {
+            Some(r) if r.new_session(m.nexthop.ifindex, m.uptime.unwrap_or(u64::MAX)) => {
+                return match r.online {
+                    true => Verdict::Healthy,
+                    false => Verdict::Out(Reason::Unproven),
+                };
+            }
+            Some(r) if r.unproven() => return Verdict::Out(Reason::Unproven),
+            record => record,
+        };
         match record.map(|r| (r, r.verdict(track.down))) {
             Some((r, crate::track::Verdict::Offline)) => Verdict::Out(Reason::Offline {
                 answered: r.answered(),
@@ -2389,17 +2404,26 @@ mod tests {
                 "offline: 0 of 1 targets answered for 3 rounds".to_string()
             )]
         );
-        // A record of another device is an earlier session's: ignored.
-        let h = Health {
-            tracked: vec![record("wanb_6", 9, false, 3)],
-            ..Health::default()
-        };
-        assert_eq!(plan_with(&h).0.len(), 3);
-        // Nor one from before netifd's uptime went back (an ifup since; record's uptime is
-        // 60): the new session is in before watch has probed it.
+        // A record of another device is an earlier session's: an online one is no word, an
+        // offline one keeps the new session out until it passes a round (a netifd restart
+        // must not let a dead uplink in on its word).
+        let unproven = [(
+            "wanb_6".to_string(),
+            "offline in its last session: joins once its new one passes a round".to_string(),
+        )];
+        for (online, want) in [(true, &[][..]), (false, &unproven[..])] {
+            let h = Health {
+                tracked: vec![record("wanb_6", 9, online, 3)],
+                ..Health::default()
+            };
+            assert_eq!(plan_with(&h).1, want, "online {online}");
+        }
+        // The same from before netifd's uptime went back (an ifup or a netifd restart since;
+        // the record's uptime is 60).
         let (cfg, _) = tracked(&[]);
         let text = format!(
-            "{{\"interface\":[{}]}}",
+            "{{\"interface\":[{},{}]}}",
+            v6_iface("wan6", "eth1", "fe80::1"),
             v6_iface("wanb_6", "eth2", "fe80::2").replacen(
                 "\"up\":true",
                 "\"up\":true,\"uptime\":5",
@@ -2407,12 +2431,29 @@ mod tests {
             )
         );
         let d2 = Dump::parse(text.as_bytes()).unwrap();
-        let offline = Health {
-            tracked: vec![record("wanb_6", 3, false, 3)],
+        for (online, members) in [(true, 2), (false, 1)] {
+            let h = Health {
+                tracked: vec![record("wanb_6", 3, online, 3)],
+                ..Health::default()
+            };
+            let desired = super::desired(&d2, &cfg, &links(), false, &h);
+            assert_eq!(
+                desired[0].members.len(),
+                members,
+                "{:?}",
+                desired[0].skipped
+            );
+        }
+        // Renewed by watch for the new session, not probed yet: still out.
+        let h = Health {
+            tracked: vec![crate::track::Record {
+                last_round: 0,
+                fails: 0,
+                ..record("wanb_6", 3, false, 0)
+            }],
             ..Health::default()
         };
-        let desired = super::desired(&d2, &cfg, &links(), false, &offline);
-        assert_eq!(desired[0].members.len(), 1, "{:?}", desired[0].skipped);
+        assert_eq!(plan_with(&h).1, unproven);
         // mwan3's offline too, for its section's family only.
         let h = Health {
             mwan3_sections: vec![crate::mwan3::Section {

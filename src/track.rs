@@ -53,13 +53,21 @@ impl Record {
         device != self.device || uptime < self.uptime
     }
 
-    /// Starts the record anew for a new session on `device`: online, no rounds in a row.
+    /// Starts the record anew for a new session on `device`, no rounds in it yet: online if
+    /// the last session was, else unproven (`unproven`).
     pub fn renew(&mut self, device: u32, uptime: u64) {
         self.device = device;
         self.uptime = uptime;
-        self.online = true;
         self.fails = 0;
         self.passes = 0;
+        self.last_round = 0;
+    }
+
+    /// A new session of an uplink that was offline, not probed yet: it stays out until a
+    /// round passes (one is enough: a new session is judged afresh, but not let in on its
+    /// word alone, which a netifd restart would give every dead uplink).
+    pub fn unproven(&self) -> bool {
+        !self.online && self.last_round == 0
     }
 
     /// How many targets answered in the last round.
@@ -130,8 +138,9 @@ impl Record {
 }
 
 /// Applies one round of `group`'s probes to `records` and returns the verdicts it changed.
-/// `now`: the round's end. Records of the group's uplinks that were not probed (down, no
-/// longer candidates, opted out) are dropped: when they come back they start online.
+/// `now`: the round's end. Online records of the group's uplinks that were not probed (down,
+/// no longer candidates, opted out) are dropped: when they come back they start online.
+/// Offline ones are kept: they come back unproven, and join once a round passes.
 pub fn judge(
     records: &mut Vec<Record>,
     group: &str,
@@ -139,7 +148,11 @@ pub fn judge(
     round: Vec<Probed>,
     now: u64,
 ) -> Vec<Transition> {
-    records.retain(|r| r.group != group || round.iter().any(|p| p.interface == r.interface));
+    // Offline records stay while their uplinks are away: a netifd restart takes every
+    // uplink down and up, and must not make a dead one new.
+    records.retain(|r| {
+        r.group != group || !r.online || round.iter().any(|p| p.interface == r.interface)
+    });
     let passed = |p: &Probed| {
         p.targets.iter().filter(|t| t.received > 0).count() as u32 >= track.reliability
     };
@@ -170,13 +183,11 @@ pub fn judge(
         let Some(r) = records.get_mut(i) else {
             continue;
         };
-        let before = match r.last_round {
-            0 => Verdict::Online,
-            _ => r.verdict(track.down),
-        };
+        let before = r.verdict(track.down);
         if r.new_session(p.device, p.uptime) {
             r.renew(p.device, p.uptime);
         }
+        let unproven = r.unproven();
         r.uptime = p.uptime;
         if !p.probed {
             continue;
@@ -192,7 +203,7 @@ pub fn judge(
         r.last_round = now;
         let flip = match r.online {
             true => r.fails >= track.down && !everyone_failed,
-            false => r.passes >= track.up,
+            false => r.passes >= track.up || (unproven && pass),
         };
         r.online ^= flip;
         let verdict = r.verdict(track.down);
@@ -368,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_device_or_a_return_starts_online() {
+    fn a_new_session_is_judged_afresh_and_an_offline_one_proves_itself_first() {
         let track = Track {
             ips: Vec::new(),
             down: 1,
@@ -382,7 +393,8 @@ mod tests {
             vec![probed("wan1", 5, &[0]), probed("wan2", 6, &[1])],
         );
         assert_eq!(state(&records, "wan1"), (false, 1, 0));
-        // A new session (another ppp device) is online at once.
+        // A new session (another ppp device) of an offline uplink joins on its first passed
+        // round, not after `up` of them.
         run(
             &mut records,
             vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
@@ -393,18 +405,26 @@ mod tests {
             vec![probed("wan1", 9, &[0]), probed("wan2", 6, &[1])],
         );
         assert_eq!(state(&records, "wan1"), (false, 1, 0));
-        // A new session on the same device (netifd's uptime restarted) too.
-        let mut later = probed("wan1", 9, &[1]);
-        later.uptime = 3;
-        run(&mut records, vec![later, probed("wan2", 6, &[1])]);
-        assert_eq!(state(&records, "wan1"), (true, 0, 1));
-        // Not probed (down): forgotten; back, it starts online.
+        // Not probed (down, or all of netifd restarting): an offline record is kept …
         run(&mut records, vec![probed("wan2", 6, &[1])]);
-        assert_eq!(records.len(), 1);
+        assert_eq!(records.len(), 2);
+        assert!(!records[0].unproven());
+        // … and a new session on the same device (netifd's uptime restarted) that fails its
+        // first round stays offline, now for `up` rounds.
+        let mut later = probed("wan1", 9, &[0]);
+        later.uptime = 3;
+        run(&mut records, vec![later.clone(), probed("wan2", 6, &[1])]);
+        assert_eq!(state(&records, "wan1"), (false, 1, 0));
+        later.targets[0].received = 1;
+        run(&mut records, vec![later, probed("wan2", 6, &[1])]);
+        assert_eq!(state(&records, "wan1"), (false, 0, 1));
+        // An online record not probed is forgotten: back, it starts online.
+        run(&mut records, vec![probed("wan1", 9, &[1])]);
+        assert!(!records.iter().any(|r| r.interface == "wan2"));
         run(
             &mut records,
-            vec![probed("wan1", 9, &[0]), probed("wan2", 6, &[1])],
+            vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
         );
-        assert_eq!(state(&records, "wan1"), (false, 1, 0));
+        assert_eq!(state(&records, "wan2"), (true, 0, 1));
     }
 }

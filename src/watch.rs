@@ -118,7 +118,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             let before = seen.take();
             let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
             let said = before.as_ref().map_or(&[][..], |b| b.notes.as_slice());
-            if let Err(e) = reconcile(opts, &hints, None, Some(said), &mut seen) {
+            if let Err(e) = reconcile(opts, &hints, Some(said), &mut seen) {
                 error!("{e}");
             }
             // A run that could not plan keeps what the last one saw.
@@ -126,10 +126,10 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             match tracker.follow(seen.as_ref(), Instant::now()) {
                 Followed::Same => {}
                 Followed::Dropped => tracker.publish(),
-                // A new session starts online: the plan must hear of it now.
+                // A new session is judged afresh: the plan must hear of it now.
                 Followed::NewSession => {
                     tracker.publish();
-                    why = Some("a new session starts online");
+                    why = Some("an uplink's new session");
                     continue;
                 }
             }
@@ -227,15 +227,16 @@ enum Followed {
     Same,
     /// Records of uplinks no longer probed were dropped.
     Dropped,
-    /// An uplink's record was of an earlier session: it starts anew, online.
+    /// An uplink's record was of an earlier session: it starts anew (online, or unproven).
     NewSession,
 }
 
 impl Tracker {
     /// Takes the groups and uplinks a reconcile saw. An uplink that is new, or in a new
     /// session (another device, or netifd's uptime restarted: an `ifup`), has its group probed
-    /// at once, and a record of its old session starts anew, online; records of uplinks no
-    /// longer probed are dropped, so they start online when they return.
+    /// at once, and a record of its old session starts anew (`track::Record::renew`); online
+    /// records of uplinks no longer probed are dropped, so they start online when they return,
+    /// offline ones kept, so they prove themselves first.
     fn follow(&mut self, seen: Option<&Seen>, now: Instant) -> Followed {
         let Some(seen) = seen else {
             return Followed::Same;
@@ -276,7 +277,8 @@ impl Tracker {
                 .flat_map(|g| &g.uplinks)
                 .find(|u| u.interface == r.interface);
             match uplink {
-                None => false,
+                // An offline one stays while its uplink is away (`track::judge`).
+                None => !r.online,
                 Some(u) if r.new_session(u.ifindex, u.uptime) => {
                     renewed |= !r.online || r.fails > 0;
                     r.renew(u.ifindex, u.uptime);

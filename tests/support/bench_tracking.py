@@ -52,8 +52,12 @@ class Net:
         self.srv = "%s-srv" % TAG
         self.isps = ["%s-isp%d" % (TAG, i) for i in range(1, n + 1)]
         self.dir = tempfile.mkdtemp(prefix=TAG)
-        for d in ("run", "mwan3track"):
+        for d in ("run", "mwan3", "etc/config"):
             os.makedirs(os.path.join(self.dir, d))
+        # mwan3's config (an overlay layer over /etc), for taking an uplink out as mwan3 does:
+        # its state of wan4_6.
+        with open(os.path.join(self.dir, "etc", "config", "mwan3"), "w") as f:
+            f.write("config interface 'wan4_6'\n\toption enabled '1'\n\toption family 'ipv6'\n")
         for ns in [self.r, self.lan, self.srv] + self.isps:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             sh("ip", "netns", "add", ns)
@@ -100,9 +104,11 @@ class Net:
                     "\tlist track_ip '%s'\n\tlist track_ip '%s'\n%s" % (SERVER, SERVER2, extra))
 
     def on_router(self, args, **kw):
-        script = ("mkdir -p /run/ecmp-hotplug /run/mwan3track; "
-                  "mount --bind %s/run /run/ecmp-hotplug; mount --bind %s/mwan3track /run/mwan3track; "
-                  "exec %s --config %s --dump %s %s" % (self.dir, self.dir, BIN, self.config, self.dump, args))
+        script = ("mkdir -p /run/ecmp-hotplug /run/mwan3; "
+                  "mount --bind %s/run /run/ecmp-hotplug; mount --bind %s/mwan3 /run/mwan3; "
+                  "mount -t overlay overlay -o lowerdir=%s/etc:/etc /etc; "
+                  "exec %s --config %s --dump %s %s"
+                  % (self.dir, self.dir, self.dir, BIN, self.config, self.dump, args))
         return subprocess.Popen(["ip", "netns", "exec", self.r, "unshare", "--mount", "sh", "-c", script], **kw)
 
     def run(self, args):
@@ -248,17 +254,15 @@ def conntrack_cleanup(trials):
         for _ in range(trials):
             for flush in (True, False):
                 net.set_config("\toption flush_conntrack '%d'\n" % flush)
-                for f in os.listdir(os.path.join(net.dir, "mwan3track")):
-                    subprocess.run(["rm", "-rf", os.path.join(net.dir, "mwan3track", f)])
+                subprocess.run(["rm", "-rf", os.path.join(net.dir, "mwan3", "iface_state")])
                 net.run("sync")
                 sh("ip", "netns", "exec", net.r, "conntrack", "-F", check=False)
                 subprocess.run(["ip", "netns", "exec", net.lan, "python3", "-c", FLOWS, "10000"], check=True)
                 entries = sh("ip", "netns", "exec", net.r, "conntrack", "-C").strip()
                 on4 = sh("ip", "netns", "exec", net.r, "conntrack", "-L", "-f", "ipv6", check=False).count("dst=2001:db8:4::2 ")
-                d = os.path.join(net.dir, "mwan3track", "wan4_6")
+                d = os.path.join(net.dir, "mwan3", "iface_state")
                 os.makedirs(d)
-                open(os.path.join(d, "STATUS"), "w").write("offline\n")
-                open(os.path.join(d, "TURN"), "w").write("1\n")
+                open(os.path.join(d, "wan4_6"), "w").write("offline\n")
                 t = time.monotonic()
                 out, err = net.run("sync")
                 times[flush].append(time.monotonic() - t)
@@ -292,7 +296,7 @@ def main():
         footprint(16, 20 if QUICK else 60)
     if "conntrack" in only:
         print("\nConntrack cleanup, 10,000 UDP entries over 4 uplinks, wan4 taken out"
-              " (mwan3track offline):")
+              " (mwan3 offline):")
         conntrack_cleanup(2 if QUICK else 5)
 
 
