@@ -442,15 +442,14 @@ fn execute(
             say("nothing to change");
         }
         let outcome = apply::apply(&mut DryRun, changes, links);
-        for line in &outcome.done {
+        for line in outcome.done.iter().chain(&outcome.details) {
             say(&format!("dry run: {line}"));
         }
         outcome
     } else {
         let outcome = apply::apply(&mut Live(kernel), changes, links);
-        for line in &outcome.done {
-            info!("{line}");
-        }
+        outcome.done.iter().for_each(|line| info!("{line}"));
+        outcome.details.iter().for_each(|line| debug!("{line}"));
         outcome
     };
     if outcome.errors.is_empty() {

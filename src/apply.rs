@@ -35,6 +35,9 @@ pub trait Seam {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub done: Vec<String>,
+    /// Done too, but said only where every step is asked for (a dry run, debug): an uplink
+    /// path's rules, which go with its table's route in `done`.
+    pub details: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -62,6 +65,7 @@ fn conflict(c: &Conflict, links: &Links) -> String {
 pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
     let mut out = Outcome {
         done: Vec::new(),
+        details: Vec::new(),
         errors: changes
             .conflicts
             .iter()
@@ -124,8 +128,7 @@ pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
             }),
         };
         match outcome {
-            // A path's rules go with its table's route, which the log names: not a line each.
-            Ok(()) if matches!(change, Change::WriteRule(_)) => {}
+            Ok(()) if matches!(change, Change::WriteRule(_)) => out.details.push(what),
             Ok(()) => out.done.push(what),
             Err(e) => {
                 out.errors.push(format!("{what}: {e}"));

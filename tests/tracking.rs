@@ -1133,6 +1133,17 @@ fn tracking_what_is_bound_to_an_uplink_leaves_by_it_in_every_mode() {
             "config globals 'globals'\n\toption mode '{mode}'\n\
              config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n"
         ));
+        if mode == "resilient" {
+            // A dry run names every rule it would write.
+            let dry = n.r.cli(&["sync", "--dry-run"]);
+            assert!(
+                dry.stdout.contains(
+                    "dry run: uplink paths: ipv6 rule 100: oif wan1 lookup main suppress_prefixlength 3"
+                ),
+                "{}",
+                dry.stdout
+            );
+        }
         let run = n.r.cli(&["sync"]);
         assert_eq!(run.code, 0, "{mode}: {}", run.stderr);
         assert_eq!(members(&n.r), ["wan1", "wan2", "wan3"], "{mode}");
