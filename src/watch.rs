@@ -89,7 +89,8 @@ fn mwan3_states() -> Option<Vec<(String, String)>> {
 const MWAN3_LOOK: Duration = Duration::from_secs(2);
 
 /// Reconciles at start, then whenever a device's carrier changes, a device goes away, a
-/// default route on a device of a group's candidates appears, changes or goes away, someone
+/// default route or a global address on a device of a group's candidates appears, changes or
+/// goes away, someone
 /// deletes a nexthop object of ours, events were lost, tracking changed a verdict, or mwan3's
 /// interface states changed (or it stopped).
 /// Failed reconciles are logged and the next event tries again; only losing the netlink
@@ -97,7 +98,7 @@ const MWAN3_LOOK: Duration = Duration::from_secs(2);
 pub(crate) fn run(opts: &Options) -> Result<(), Error> {
     let mut monitor = Monitor::open()?;
     let mut carrier = Kernel::open()?.links()?.carriers();
-    info!("watching link, route and nexthop events");
+    info!("watching link, address, route and nexthop events");
     let mut tracker = Tracker::default();
     // What an earlier watch published counts for nothing now.
     tracker.publish();
@@ -415,6 +416,11 @@ impl Wake<'_> {
                     .iter()
                     .any(|d| self.seen.is_none_or(|s| s.devices.contains(d)))
                     .then_some("a default route of a group's candidate changed"),
+                // The probes' source is the uplink's own address, as the dump has it.
+                KernelEvent::Address { index } => self
+                    .seen
+                    .is_none_or(|s| s.devices.contains(index))
+                    .then_some("an address of a group's candidate changed"),
                 KernelEvent::Lost => Some("netlink events were lost"),
             };
             why = why.or(reason);
@@ -492,6 +498,11 @@ mod tests {
             "unreachable default"
         );
         assert!(wake.worth_a_run(&[default(&[4, 2])]).is_some(), "multipath");
+        // An address of a candidate's device (a new DHCPv6 lease), not of another.
+        let address = |index| KernelEvent::Address { index };
+        assert!(wake.worth_a_run(&[address(3)]).is_some());
+        assert!(wake.worth_a_run(&[address(5)]).is_some());
+        assert_eq!(wake.worth_a_run(&[address(4)]), None);
         // Before any plan, every default route may matter.
         let mut carrier = Vec::new();
         let mut blind = Wake {

@@ -1279,3 +1279,51 @@ fn tracking_a_netifd_restart_does_not_let_a_dead_uplink_back_in() {
     });
     assert!(back, "wan2 did not return: {}", Watch::log(&n.r));
 }
+
+/// A DHCPv6 uplink that comes back with a new lease (another address, as odhcp6c rebinds
+/// after an outage) is probed from its new address: `watch` follows the kernel's address
+/// events on candidates' devices, which no hotplug event of netifd's reaches (its `ifupdate`
+/// goes to the hotplug scripts only). Seen against the real netifd and odhcp6c: without them,
+/// the uplink stayed out until some other event, 26 s with dnsmasq's RA every 10 s.
+#[test]
+fn tracking_an_uplink_back_with_a_new_address_is_probed_from_it() {
+    let Some(n) = nat66("newlease", 3, false, FAST) else {
+        return;
+    };
+    let _watch = watching(&n);
+    n.upstream(2, false);
+    within(Duration::from_secs(8), "wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    // The reconcile its removed leg causes has come and gone: what follows is the address's.
+    within(
+        Duration::from_secs(5),
+        "watch's run for the removed leg",
+        || Watch::log(&n.r).contains("reconciling: a nexthop of ours was deleted"),
+    );
+    // The new lease: netifd's dump and the kernel have 2001:db8:2::3 instead of ::2.
+    let dump = fs::read_to_string(n.r.path("dump.json")).unwrap();
+    n.r.set_dump(&dump.replace("2001:db8:2::2", "2001:db8:2::3"));
+    n.r.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:2::3/64",
+        "dev",
+        "wan2",
+        "nodad",
+    ]);
+    n.r.ip(&["-6", "addr", "del", "2001:db8:2::2/64", "dev", "wan2"]);
+    let run = n.r.hotplug("ifupdate", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    n.upstream(2, true);
+    let back = holds_within(Duration::from_secs(8), || {
+        members(&n.r) == ["wan1", "wan2", "wan3"]
+    });
+    assert!(back, "wan2 did not return: {}", Watch::log(&n.r));
+    assert!(
+        Watch::log(&n.r).contains("reconciling: an address of a group's candidate changed"),
+        "{}",
+        Watch::log(&n.r)
+    );
+}

@@ -373,6 +373,9 @@ pub enum KernelEvent {
     Link { index: u32, carrier: bool },
     /// A device went away.
     LinkGone { index: u32 },
+    /// A global address of a device appeared, changed (its flags: duplicate address
+    /// detection done) or went away: a new DHCPv6 lease moves the probes' source.
+    Address { index: u32 },
     /// A nexthop object was deleted by someone (the kernel's own flushes are silent).
     ObjectGone { id: u32, protocol: u8 },
     /// A default route (`::/0`, `0.0.0.0/0`, source-specific or not, any table) of another
@@ -384,7 +387,7 @@ pub enum KernelEvent {
     Lost,
 }
 
-/// A socket on the link, route and nexthop multicast groups, for `watch`.
+/// A socket on the link, address, route and nexthop multicast groups, for `watch`.
 pub struct Monitor {
     socket: NlSocket,
     buf: Vec<u8>,
@@ -396,11 +399,13 @@ impl Monitor {
         socket
             .add_mcast_membership(Groups::new_groups(&[
                 RTNLGRP_LINK,
+                RTNLGRP_IPV4_IFADDR,
+                RTNLGRP_IPV6_IFADDR,
                 RTNLGRP_IPV4_ROUTE,
                 RTNLGRP_IPV6_ROUTE,
                 RTNLGRP_NEXTHOP,
             ]))
-            .map_err(|e| socket_error("joining the link, route and nexthop groups", e))?;
+            .map_err(|e| socket_error("joining the link, address, route and nexthop groups", e))?;
         Ok(Monitor {
             socket,
             buf: vec![0; RECV_BUFFER],
@@ -427,6 +432,11 @@ impl Monitor {
                 RTM_DELLINK => {
                     let (index, _) = wire::link_state(payload)?;
                     events.push(KernelEvent::LinkGone { index });
+                }
+                RTM_NEWADDR | RTM_DELADDR => {
+                    if let Some(index) = wire::global_address_device(payload)? {
+                        events.push(KernelEvent::Address { index });
+                    }
                 }
                 RTM_NEWROUTE | RTM_DELROUTE => {
                     let default = wire::route(payload)?

@@ -24,6 +24,8 @@ pub const NLA_TYPE_MASK: u16 = 0x3fff;
 
 // rtnetlink.h: messages
 pub const RTM_NEWLINK: u16 = 16;
+pub const RTM_NEWADDR: u16 = 20;
+pub const RTM_DELADDR: u16 = 21;
 pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
 pub const RTM_NEWROUTE: u16 = 24;
@@ -35,6 +37,8 @@ pub const RTM_GETNEXTHOP: u16 = 106;
 
 // rtnetlink.h: multicast groups (`watch`)
 pub const RTNLGRP_LINK: u32 = 1;
+pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
+pub const RTNLGRP_IPV6_IFADDR: u32 = 9;
 pub const RTNLGRP_IPV4_ROUTE: u32 = 7;
 pub const RTNLGRP_IPV6_ROUTE: u32 = 11;
 pub const RTNLGRP_NEXTHOP: u32 = 32;

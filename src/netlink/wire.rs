@@ -578,6 +578,17 @@ pub fn link(payload: &[u8]) -> Result<Option<Link>, WireError> {
 }
 
 /// A link message's device index and whether it is up with carrier, from `ifinfomsg` alone.
+/// The device index of an `RTM_NEWADDR`/`RTM_DELADDR` payload (`struct ifaddrmsg`: family,
+/// prefix length, flags, scope, then the index), if the address is a global one.
+pub fn global_address_device(payload: &[u8]) -> Result<Option<u32>, WireError> {
+    let fixed = payload
+        .get(..8)
+        .ok_or_else(|| WireError(format!("ifaddrmsg: {} bytes", payload.len())))?;
+    let scope = fixed.get(3).copied();
+    let index = read_u32(fixed.get(4..8).unwrap_or_default(), "ifaddrmsg index")?;
+    Ok((scope == Some(RT_SCOPE_UNIVERSE)).then_some(index))
+}
+
 pub fn link_state(payload: &[u8]) -> Result<(u32, bool), WireError> {
     let msg = Ifinfomsg::from_bytes(payload)?;
     let up = IFF_UP | IFF_LOWER_UP;
@@ -665,6 +676,22 @@ pub(super) mod tests {
     }
 
     #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
+    #[test]
+    fn address_events_name_the_device_of_global_addresses_only() {
+        // struct ifaddrmsg: AF_INET6, /64, IFA_F_TENTATIVE, scope, index 3.
+        let msg = |scope: u8| {
+            let mut b = vec![10, 64, 0x40, scope];
+            b.extend_from_slice(&3u32.to_ne_bytes());
+            b
+        };
+        assert_eq!(
+            global_address_device(&msg(RT_SCOPE_UNIVERSE)).unwrap(),
+            Some(3)
+        );
+        assert_eq!(global_address_device(&msg(RT_SCOPE_LINK)).unwrap(), None);
+        assert!(global_address_device(&msg(0)[..5]).is_err());
+    }
+
     #[test]
     fn requests_match_iproute2_byte_for_byte() {
         let seq = 0x6b04a024;
