@@ -675,7 +675,6 @@ pub(super) mod tests {
         route(msgs[0].1).unwrap().unwrap()
     }
 
-    #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
     #[test]
     fn address_events_name_the_device_of_global_addresses_only() {
         // struct ifaddrmsg: AF_INET6, /64, IFA_F_TENTATIVE, scope, index 3.
@@ -692,6 +691,7 @@ pub(super) mod tests {
         assert!(global_address_device(&msg(0)[..5]).is_err());
     }
 
+    #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
     #[test]
     fn requests_match_iproute2_byte_for_byte() {
         let seq = 0x6b04a024;
