@@ -12,7 +12,7 @@
 # one ../shared/docs/toolchain.md verified: nightly + rust-src + -Zbuild-std (MIPS has no
 # prebuilt std), zig from PyPI as the musl linker (cargo-zigbuild), and for MIPS
 # -C relocation-model=static (a static-pie MIPS binary crashes when a thread starts).
-# Build flags and the size each one saves: README, "Router builds".
+# Build flags and the size each one saves: docs/performance.md, "Binary size".
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -71,7 +71,7 @@ toolchain() {
 	fi
 }
 
-# Size flags, each measured on mipsel (README, "Router builds"): abort without unwinding or
+# Size flags, each measured on mipsel (docs/performance.md, "Binary size"): abort without unwinding or
 # panic messages, no location strings or Debug formatting, no unwind tables. (4 KiB segment
 # alignment and -z norelro were tried too: 120 bytes, not worth losing RELRO.)
 SIZE_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Cforce-unwind-tables=no"

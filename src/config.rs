@@ -60,7 +60,7 @@ impl Mode {
     }
 }
 
-/// A resilient group's defaults (README, "Resilient groups"): 128 buckets give every one of
+/// A resilient group's defaults (docs/design.md, "Modes"): 128 buckets give every one of
 /// up to 16 uplinks at least 8 and weights to within 1%; a bucket moves back to a returning
 /// uplink once idle for 2 minutes (the kernel's default), and after 10 minutes of imbalance
 /// regardless, so a busy home network gets its bandwidth back.
@@ -109,7 +109,7 @@ pub struct Group {
     pub flush_conntrack: bool,
 }
 
-/// How a group's members are probed: mwan3track's options and meanings (README, "Tracking").
+/// How a group's members are probed: mwan3track's options and meanings (docs/design.md, "Tracking").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Track {
     /// Echo targets, of the group's family.
@@ -128,7 +128,7 @@ pub struct Track {
     pub up: u32,
 }
 
-/// Tracking's defaults (README, "Tracking", has the arithmetic): a round every 5 s of two
+/// Tracking's defaults (docs/design.md, "Tracking", has the arithmetic): a round every 5 s of two
 /// echoes to each target; 3 failed rounds take a member out (in at most 17 s), 3 passed
 /// rounds bring it back (at most 15 s). At 36% echo loss (20% per direction) a round with
 /// two targets fails with p = 0.36^4 = 1.7%, three in a row with 4.7e-6: one false offline
@@ -787,7 +787,7 @@ mod tests {
                 "config globals\n option enabled 'maybe'\n",
                 ":2: enabled 'maybe' is not a boolean",
             ),
-            // Tracking (mwan3track's options, README "Tracking").
+            // Tracking (mwan3track's options, docs/design.md "Tracking").
             (
                 "config group g\n option target 2000::/3\n list track_ip 192.0.2.1\n",
                 ":3: track_ip 192.0.2.1 is not an ipv6 address, as group 'g' is",

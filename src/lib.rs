@@ -1,6 +1,6 @@
 //! ecmp-hotplug keeps one ECMP route per configured group equal to the uplinks netifd reports
 //! up, using raw rtnetlink. `app` runs the commands; `plan` is the pure core; `netlink` is the
-//! only code that touches the kernel. See README.md for the why.
+//! only code that touches the kernel. See docs/design.md for the why.
 
 #![cfg_attr(
     test,

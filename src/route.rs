@@ -371,7 +371,7 @@ impl Object {
 
 /// A policy rule that looks up `table`: ecmp-hotplug writes two per uplink and family, so
 /// that whatever is bound to the uplink's device (its probes, and other programs' sockets)
-/// leaves by it (README, "Uplink paths").
+/// leaves by it (docs/design.md, "Uplink paths").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
     pub family: Family,

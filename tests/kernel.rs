@@ -900,7 +900,7 @@ fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
 // ---- resilient mode (issue 4) ----
 // Named resilient_*: the qemu-user run of a router build leaves them out, as qemu doesn't
 // translate nexthop messages and the binary there sees a kernel without nexthop objects
-// (README, "What qemu-user shows"); the rest of the suite then checks that fallback.
+// (docs/performance.md, "What qemu-user shows"); the rest of the suite then checks that fallback.
 
 /// What a leg looks like to `ip -j nexthop`: (device, gateway).
 fn leg_of(o: &Value) -> (String, String) {

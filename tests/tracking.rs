@@ -119,7 +119,7 @@ fn watching(n: &Nat66) -> Watch {
 
 /// The shipped defaults (interval 5, timeout 2, down 3, up 3) promise: offline within
 /// down·interval + timeout = 17 s of the upstream dying, online within up·interval = 15 s
-/// of it forwarding again (README, "Tracking"); plus a second for the runs and the test's
+/// of it forwarding again (docs/design.md, "Tracking"); plus a second for the runs and the test's
 /// polling.
 #[test]
 fn tracking_a_dead_upstream_leaves_within_the_defaults_bound_and_no_other_flow_moves() {

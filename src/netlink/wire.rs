@@ -558,7 +558,7 @@ pub fn route(payload: &[u8]) -> Result<Option<Route>, WireError> {
 
 /// Name and index of the device an `RTM_NEWLINK` payload describes. Reading stops at the
 /// name (the kernel puts it first): the dozens of attributes after it are never needed, and
-/// qemu-user for big-endian MIPS garbles the length of some of them (README, "What qemu-user
+/// qemu-user for big-endian MIPS garbles the length of some of them (docs/performance.md, "What qemu-user
 /// shows").
 pub fn link(payload: &[u8]) -> Result<Option<Link>, WireError> {
     let (index, carrier) = link_state(payload)?;
