@@ -18,7 +18,6 @@ use crate::event::Event;
 use crate::netlink::{Conntrack, Kernel, KernelError};
 use crate::plan::{self, Changes, Desired, Health, Hint, Installed, Paths, Resilience};
 use crate::route::{Family, Links, Object, ProtocolName, Route, Rule, Sysctl};
-use crate::watch::Seen;
 use crate::{apply, lock, state, status, sysctl, ubus};
 
 /// Where the interface state comes from.
@@ -108,7 +107,13 @@ impl From<KernelError> for Error {
     }
 }
 
-pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
+/// Runs `command`; `watch` is the long-running loop's entry (`watch::run`), handed in by the
+/// binary so that this module, which the loop calls back into, does not import it.
+pub fn run(
+    command: &Command,
+    opts: &Options,
+    watch: fn(&Options) -> Result<(), Error>,
+) -> Result<(), Error> {
     // Before the lock and anything else: a run that can't write creates nothing (a lock file
     // of another owner would stop root's next run).
     let writes = match command {
@@ -123,10 +128,10 @@ pub fn run(command: &Command, opts: &Options) -> Result<(), Error> {
     }
     match command {
         Command::Hotplug => hotplug(opts),
-        Command::Sync => reconcile(opts, &[], None, &mut None),
+        Command::Sync => reconcile(opts, &[], None, &mut |_, _| {}),
         Command::Status { json } => show_status(opts, *json),
         Command::Flush => flush(opts),
-        Command::Watch => crate::watch::run(opts),
+        Command::Watch => watch(opts),
     }
 }
 
@@ -144,7 +149,7 @@ fn hotplug(opts: &Options) -> Result<(), Error> {
         }],
         _ => Vec::new(),
     };
-    reconcile(opts, &hints, None, &mut None)
+    reconcile(opts, &hints, None, &mut |_, _| {})
 }
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
@@ -461,12 +466,13 @@ fn execute(
 
 /// Reads everything, plans and applies. `hints` name who may have just left a group (for the
 /// log); `said`: in `watch`, the health notes its last run said (`plan::health_notes`), so
-/// that only changes are said again; `seen`, when the plan was made, receives what it saw.
+/// that only changes are said again; `saw`, when the plan was made, is handed the desired
+/// groups and what the run said of their health (`watch` keeps what it needs of them).
 pub(crate) fn reconcile(
     opts: &Options,
     hints: &[Hint],
     said: Option<&[String]>,
-    seen: &mut Option<Seen>,
+    saw: &mut dyn FnMut(&[Desired], Vec<String>),
 ) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
@@ -480,7 +486,7 @@ pub(crate) fn reconcile(
         if !again {
             say_plan(&snap, &plan, &notes, said, hints);
         }
-        *seen = Some(Seen::of(&plan.desired, notes));
+        saw(&plan.desired, notes);
         match execute(&mut kernel, &plan.changes, &snap.links, opts.dry_run) {
             Err(Error::Apply(errors))
                 if !again && !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Command::Status { .. } => Audience::Report,
     };
     log::init(audience, verbose);
-    match app::run(&command, &opts) {
+    match app::run(&command, &opts, ecmp_hotplug::watch::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::outcome(&e, e.is_failure());

@@ -95,7 +95,7 @@ const MWAN3_LOOK: Duration = Duration::from_secs(2);
 /// interface states changed (or it stopped).
 /// Failed reconciles are logged and the next event tries again; only losing the netlink
 /// socket ends it (procd starts it again).
-pub(crate) fn run(opts: &Options) -> Result<(), Error> {
+pub fn run(opts: &Options) -> Result<(), Error> {
     let mut monitor = Monitor::open()?;
     let mut carrier = Kernel::open()?.links()?.carriers();
     info!("watching link, address, route and nexthop events");
@@ -119,7 +119,8 @@ pub(crate) fn run(opts: &Options) -> Result<(), Error> {
             let before = seen.take();
             let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
             let said = before.as_ref().map_or(&[][..], |b| b.notes.as_slice());
-            if let Err(e) = reconcile(opts, &hints, Some(said), &mut seen) {
+            let mut saw = |desired: &[Desired], notes| seen = Some(Seen::of(desired, notes));
+            if let Err(e) = reconcile(opts, &hints, Some(said), &mut saw) {
                 error!("{e}");
             }
             // A run that could not plan keeps what the last one saw.
