@@ -8,10 +8,11 @@
 use std::fmt;
 use std::io::Read;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use log::{debug, info, warn};
 
+use crate::cli::{Command, DumpSource, Options};
 use crate::config::{self, Config, ConfigError, Mode};
 use crate::dump::Dump;
 use crate::event::Event;
@@ -19,31 +20,6 @@ use crate::netlink::{Conntrack, Kernel, KernelError};
 use crate::plan::{self, Changes, Desired, Health, Hint, Installed, Paths, Resilience};
 use crate::route::{Family, Links, Object, ProtocolName, Route, Rule, Sysctl};
 use crate::{apply, lock, state, status, sysctl, ubus};
-
-/// Where the interface state comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DumpSource {
-    Ubus,
-    Stdin,
-    File(PathBuf),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// `None`: the default path, where a missing file means the built-in config.
-    pub config: Option<PathBuf>,
-    pub dump: DumpSource,
-    pub dry_run: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    Hotplug,
-    Sync,
-    Status { json: bool },
-    Flush,
-    Watch,
-}
 
 #[derive(Debug)]
 pub enum Error {

@@ -9,7 +9,30 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-use crate::app::{Command, DumpSource, Options};
+/// Where the interface state comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DumpSource {
+    Ubus,
+    Stdin,
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// `None`: the default path, where a missing file means the built-in config.
+    pub config: Option<PathBuf>,
+    pub dump: DumpSource,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Hotplug,
+    Sync,
+    Status { json: bool },
+    Flush,
+    Watch,
+}
 
 /// Keep ECMP routes over an OpenWrt router's uplinks in step with netifd. The options may
 /// also follow the command; `ecmp-hotplug <command> --help` says which it takes.

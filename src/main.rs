@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ecmp_hotplug::app::{self, Command};
-use ecmp_hotplug::cli::{self, Invocation};
+use ecmp_hotplug::app;
+use ecmp_hotplug::cli::{self, Command, Invocation};
 use ecmp_hotplug::log::{self, Audience};
 
 fn main() -> ExitCode {

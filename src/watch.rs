@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use crate::app::{Error, Options, reconcile};
+use crate::app::{Error, reconcile};
+use crate::cli::Options;
 use crate::config::Track;
 use crate::netlink::{Kernel, KernelEvent, Monitor};
 use crate::plan::{self, Desired, Hint};

@@ -177,9 +177,11 @@ fn a_second_identical_run_writes_nothing() {
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     // The kernel's own local routes for link-local addresses appear as DAD finishes (slowly
     // under qemu-user): wait for that before watching for changes of ours.
-    within(Duration::from_secs(10), "link-local addresses past DAD", || {
-        r.ip(&["-6", "addr", "show", "tentative"]).trim().is_empty()
-    });
+    within(
+        Duration::from_secs(10),
+        "link-local addresses past DAD",
+        || r.ip(&["-6", "addr", "show", "tentative"]).trim().is_empty(),
+    );
     let monitor = start_monitor(&r, &["route", "nexthop"]);
     for _ in 0..2 {
         let run = r.hotplug("ifupdate", "wan2_6", Some("wan2"));
