@@ -10,7 +10,7 @@ all: build
 build:
 	$(CARGO) build --release --locked
 
-# Unit tests and the kernel tests (tests/kernel.rs, one network namespace each).
+# Unit tests and the integration tests (tests/integration: kernel, tracking, package).
 test:
 	$(CARGO) test --locked
 

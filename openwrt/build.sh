@@ -128,7 +128,7 @@ kernel() {
 	# kernel without nexthop objects and falls back to multipath routes, which the rest of
 	# the suite checks; the resilient_* tests need a kernel that has them. The storm_* tests
 	# (thousands of runs of the same code) run natively only, for time.
-	ECMP_HOTPLUG_BIN=$bin ECMP_HOTPLUG_QEMU=${q:+$(command -v "$q")} cargo test --locked --test kernel ${q:+-- --skip resilient_ --skip storm_}
+	ECMP_HOTPLUG_BIN=$bin ECMP_HOTPLUG_QEMU=${q:+$(command -v "$q")} cargo test --locked --test integration -- kernel:: ${q:+--skip resilient_ --skip storm_}
 }
 
 ipk() {

@@ -2,7 +2,7 @@
 """make bench, tracking part (issue 11): detection and recovery times, false offline
 transitions under random probe loss, watch's CPU and memory with 4 and 16 tracked uplinks,
 and the cost of the conntrack cleanup. Builds the NAT66 network the tracking tests use
-(tests/common Nat66): router, one ISP namespace per uplink (BCP 38), a server behind every
+(tests/integration/common.rs Nat66): router, one ISP namespace per uplink (BCP 38), a server behind every
 ISP at 2001:db8:ff::1 (and ::2), a LAN. Needs root. Prints tables; asserts nothing.
 
 Usage: bench_tracking.py BIN [quick]

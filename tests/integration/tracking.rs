@@ -11,13 +11,11 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use std::fs;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A tracking group over every DHCPv6 uplink, probing the server, with fast timers (rounds
 /// every second, 2 to leave and 2 to return) unless `timers` says otherwise.

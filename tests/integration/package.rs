@@ -323,7 +323,7 @@ fn the_ipk_has_opkgs_layout() {
 
     // Building an image (IPKG_INSTROOT set), the scripts run nothing; nor does the old prerm
     // in an upgrade (opkg sets PKG_UPGRADE=1; default_prerm passes the prerm's own path as
-    // $1): sh -x shows no command after the guard. (tests/kernel.rs runs the whole upgrade.)
+    // $1): sh -x shows no command after the guard. (kernel.rs runs the whole upgrade.)
     for (script, var, value) in [
         ("postinst-pkg", "IPKG_INSTROOT", "/tmp/image"),
         ("prerm-pkg", "IPKG_INSTROOT", "/tmp/image"),
@@ -356,7 +356,7 @@ fn the_init_script_runs_watch_under_procd() {
         "procd_set_param command /usr/sbin/ecmp-hotplug watch",
         "procd_set_param respawn",
         "procd_add_reload_trigger ecmp-hotplug",
-        // reload applies an edited config (tests/kernel.rs: resilient_a_reload_…).
+        // reload applies an edited config (kernel.rs: resilient_a_reload_…).
         "reload_service() {\n\t/usr/sbin/ecmp-hotplug sync\n",
     ] {
         assert!(script.contains(line), "{line} missing:\n{script}");

@@ -15,13 +15,11 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const WEIGHTED: &str = "config globals 'globals'\n\toption hash_policy 'l4'\n\nconfig group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\nconfig member\n\toption interface 'wan2_6'\n\toption weight '2'\n\nconfig member\n\toption interface 'wan4_6'\n\toption weight '3'\n";
