@@ -556,6 +556,18 @@ pub fn router(tag: &str, uplinks: usize) -> Option<Router> {
     privileged().then(|| Router::new(tag, uplinks))
 }
 
+/// `let r = test_router!("tag", uplinks);`: the test's router, or the test returns where kernel
+/// tests can't run here (never under CI, where `privileged` fails instead).
+macro_rules! test_router {
+    ($tag:expr, $uplinks:expr) => {
+        match $crate::common::router($tag, $uplinks) {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+pub(crate) use test_router;
+
 /// A NAT66 home network for the tracking tests and the bench: a LAN namespace (`fd00:1::2`
 /// behind the router's `fd00:1::1`), the router (uplinks `wan1..wanN` at `2001:db8:N::2/64`,
 /// nft masquerade or per-uplink SNAT out of every uplink), one ISP namespace per uplink

@@ -26,9 +26,7 @@ const WEIGHTED: &str = "config globals 'globals'\n\toption hash_policy 'l4'\n\nc
 
 #[test]
 fn four_uplinks_come_up_one_by_one_into_a_weighted_route() {
-    let Some(r) = router("grow", 4) else {
-        return;
-    };
+    let r = test_router!("grow", 4);
     r.set_config(WEIGHTED);
     let mut up = [false; 4];
     for i in 0..4 {
@@ -57,9 +55,7 @@ fn four_uplinks_come_up_one_by_one_into_a_weighted_route() {
 
 #[test]
 fn ifdown_removes_exactly_that_nexthop_and_the_last_removes_the_route() {
-    let Some(r) = router("down", 4) else {
-        return;
-    };
+    let r = test_router!("down", 4);
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 4]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -113,9 +109,7 @@ fn ifdown_removes_exactly_that_nexthop_and_the_last_removes_the_route() {
 
 #[test]
 fn ifupdate_with_a_new_gateway_moves_the_nexthop() {
-    let Some(r) = router("move", 2) else {
-        return;
-    };
+    let r = test_router!("move", 2);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     r.set_dump(&dump(&[
@@ -167,9 +161,7 @@ fn monitor_until(mut child: Child, r: &Router, sentinel: &str) -> String {
 
 #[test]
 fn a_second_identical_run_writes_nothing() {
-    let Some(r) = router("idem", 3) else {
-        return;
-    };
+    let r = test_router!("idem", 3);
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -194,9 +186,7 @@ fn a_second_identical_run_writes_nothing() {
 
 #[test]
 fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply() {
-    let Some(r) = router("foreign", 2) else {
-        return;
-    };
+    let r = test_router!("foreign", 2);
     r.set_config(
         "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
          config group 'docs'\n\toption target '2001:db8::/32'\n\toption metric '300'\n\tlist proto 'dhcpv6'\n",
@@ -236,9 +226,7 @@ fn a_foreign_route_at_a_groups_key_is_refused_and_kept_while_other_groups_apply(
 
 #[test]
 fn flush_removes_only_the_tools_routes() {
-    let Some(r) = router("flush", 2) else {
-        return;
-    };
+    let r = test_router!("flush", 2);
     r.ip(&["addr", "add", "192.0.2.2/24", "dev", "wan1"]);
     r.set_config(
         "config group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\n\
@@ -302,9 +290,7 @@ fn flush_removes_only_the_tools_routes() {
 
 #[test]
 fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
-    let Some(r) = router("v4", 3) else {
-        return;
-    };
+    let r = test_router!("v4", 3);
     r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan3"]);
     r.ip(&[
         "addr",
@@ -356,9 +342,7 @@ fn ipv4_over_a_ppp_peer_a_device_only_link_and_dhcp() {
 
 #[test]
 fn dry_run_changes_nothing_and_says_what_it_would_do() {
-    let Some(r) = router("dry", 2) else {
-        return;
-    };
+    let r = test_router!("dry", 2);
     r.set_dump(&v6_dump(&[true, true]));
     let before = r.kernel_state();
     let run = r.cli(&["--dry-run", "sync"]);
@@ -387,9 +371,7 @@ fn dry_run_changes_nothing_and_says_what_it_would_do() {
 
 #[test]
 fn a_hanging_ubus_is_killed_within_the_bound() {
-    let Some(r) = router("hang", 1) else {
-        return;
-    };
+    let r = test_router!("hang", 1);
     r.set_ubus("sleep 60 & sleep 60");
     let before = r.kernel_state();
     let start = Instant::now();
@@ -407,9 +389,7 @@ fn a_hanging_ubus_is_killed_within_the_bound() {
 
 #[test]
 fn ignored_actions_exit_0_and_touch_nothing() {
-    let Some(r) = router("ignore", 1) else {
-        return;
-    };
+    let r = test_router!("ignore", 1);
     r.set_dump(&v6_dump(&[true]));
     let before = r.kernel_state();
     for action in ["iflink", "connecting", "free"] {
@@ -421,9 +401,7 @@ fn ignored_actions_exit_0_and_touch_nothing() {
 
 #[test]
 fn enabled_0_removes_what_the_tool_installed() {
-    let Some(r) = router("off", 2) else {
-        return;
-    };
+    let r = test_router!("off", 2);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     assert_eq!(r.legs("-6", "2000::/3").len(), 2);
@@ -434,9 +412,7 @@ fn enabled_0_removes_what_the_tool_installed() {
 
 #[test]
 fn status_json_reports_desired_installed_and_left_out() {
-    let Some(r) = router("status", 2) else {
-        return;
-    };
+    let r = test_router!("status", 2);
     r.set_dump(&dump(&[
         v6_uplink("wan1_6", "wan1", "fe80::1", true),
         v6_uplink("wan2_6", "wan2", "fe80::2", false),
@@ -485,9 +461,7 @@ fn status_json_reports_desired_installed_and_left_out() {
 
 #[test]
 fn status_shows_the_kernels_leg_flags_and_whose_each_installed_leg_is() {
-    let Some(r) = router("flags", 2) else {
-        return;
-    };
+    let r = test_router!("flags", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.cli(&["sync"]).code, 0);
@@ -562,9 +536,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn options_after_the_command_do_what_they_do_before_it() {
-    let Some(r) = router("after", 2) else {
-        return;
-    };
+    let r = test_router!("after", 2);
     // wan2 down: left out, which --verbose tells as a debug line.
     r.set_dump(&v6_dump(&[true, false]));
     let dump = r.path("dump.json");
@@ -605,9 +577,7 @@ fn as_nobody(r: &Router, args: &str) -> Run {
 #[test]
 fn a_run_as_another_user_creates_nothing_and_a_stale_lock_is_named() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let Some(r) = router("nonroot", 2) else {
-        return;
-    };
+    let r = test_router!("nonroot", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     // A lock directory anyone may create files in (sticky, like /tmp): only the root check
@@ -666,9 +636,7 @@ fn a_run_as_another_user_creates_nothing_and_a_stale_lock_is_named() {
 
 #[test]
 fn a_failed_status_or_sync_reaches_syslog_with_the_stderr_text() {
-    let Some(r) = router("syslog-fail", 2) else {
-        return;
-    };
+    let r = test_router!("syslog-fail", 2);
     r.set_config(&format!(
         "{}
 config globals
@@ -734,9 +702,7 @@ config globals
 
 #[test]
 fn simultaneous_events_all_end_with_every_nexthop() {
-    let Some(r) = router("burst", 4) else {
-        return;
-    };
+    let r = test_router!("burst", 4);
     r.set_config(WEIGHTED);
     r.set_dump(&v6_dump(&[true; 4]));
     // netifd, mwan3track and a person at once: every run reconciles from the full dump
@@ -766,9 +732,7 @@ fn simultaneous_events_all_end_with_every_nexthop() {
 
 #[test]
 fn the_dump_can_come_from_stdin() {
-    let Some(r) = router("stdin", 2) else {
-        return;
-    };
+    let r = test_router!("stdin", 2);
     let mut child = Command::new("ip")
         .args(["netns", "exec", &r.ns])
         .args(invocation())
@@ -796,9 +760,7 @@ fn the_dump_can_come_from_stdin() {
 
 #[test]
 fn a_reader_that_goes_away_is_not_a_crash() {
-    let Some(r) = router("pipe", 3) else {
-        return;
-    };
+    let r = test_router!("pipe", 3);
     r.set_dump(&v6_dump(&[true; 3]));
     assert_eq!(r.cli(&["sync"]).code, 0);
     // `status | head -0`, deterministically: stdout is a pipe whose reader is already gone,
@@ -860,9 +822,7 @@ fn leg_flags(r: &Router, target: &str, dev: &str) -> Vec<String> {
 
 #[test]
 fn carrier_loss_on_a_multipath_leg_is_skipped_and_revives_without_an_event() {
-    let Some(r) = router("carrier", 2) else {
-        return;
-    };
+    let r = test_router!("carrier", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
@@ -917,9 +877,7 @@ fn leg_of(o: &Value) -> (String, String) {
 
 #[test]
 fn resilient_by_default_and_a_loss_moves_no_other_uplinks_flow() {
-    let Some(r) = router("resil", 4) else {
-        return;
-    };
+    let r = test_router!("resil", 4);
     r.set_config(&shipped_with_mode("auto"));
     let mut up = [true; 4];
     r.set_dump(&v6_dump(&up));
@@ -1000,9 +958,7 @@ fn resilient_by_default_and_a_loss_moves_no_other_uplinks_flow() {
 
 #[test]
 fn resilient_mode_switches_and_flush_leave_exactly_the_planned_objects() {
-    let Some(r) = router("modes", 3) else {
-        return;
-    };
+    let r = test_router!("modes", 3);
     // Someone else's nexthop objects: a leg, and a group of theirs holding it.
     r.ip(&[
         "nexthop", "add", "id", "77", "via", "fe80::77", "dev", "wan3", "proto", "static",
@@ -1067,9 +1023,7 @@ fn resilient_mode_switches_and_flush_leave_exactly_the_planned_objects() {
 
 #[test]
 fn resilient_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
-    let Some(r) = router("fallback", 2) else {
-        return;
-    };
+    let r = test_router!("fallback", 2);
     r.set_dump(&v6_dump(&[true, true]));
     r.set_config(&shipped_with_mode("auto"));
     assert_eq!(r.cli(&["sync"]).code, 0);
@@ -1116,9 +1070,7 @@ fn resilient_fallback_auto_to_multipath_and_a_refused_forced_resilient() {
 
 #[test]
 fn resilient_a_removed_device_leaves_no_orphans() {
-    let Some(r) = router("devgone", 3) else {
-        return;
-    };
+    let r = test_router!("devgone", 3);
     r.set_dump(&v6_dump(&[true, true, true]));
     assert_eq!(r.cli(&["sync"]).code, 0);
     assert_eq!(r.our_objects().len(), 4);
@@ -1143,9 +1095,7 @@ fn resilient_a_removed_device_leaves_no_orphans() {
 
 #[test]
 fn resilient_carrier_loss_is_healed_by_watch_without_an_event() {
-    let Some(r) = router("watch", 2) else {
-        return;
-    };
+    let r = test_router!("watch", 2);
     r.set_dump(&v6_dump(&[true, true]));
     let watch = Watch::start(&r);
     // It reconciles on start.
@@ -1220,9 +1170,7 @@ fn v4_uplink(name: &str, dev: &str, gw: &str) -> String {
 /// address of its subnet on wan3): the other two are installed, the run exits 1 naming the
 /// refused one, and once wan3 has its address the next event installs it too.
 fn a_refused_nexthop_fails_alone(tag: &str, mode: &str) {
-    let Some(r) = router(tag, 3) else {
-        return;
-    };
+    let r = test_router!(tag, 3);
     for (dev, addr) in [("wan1", "192.0.2.10/24"), ("wan2", "198.51.100.10/24")] {
         r.ip(&["addr", "add", addr, "dev", dev]);
     }
@@ -1333,9 +1281,7 @@ fn storm_of_sixteen_simultaneous_events_for_fifty_rounds_ends_with_all_sixteen_n
 
 #[test]
 fn the_lock_wait_is_bounded_and_a_killed_runs_lock_frees_at_once() {
-    let Some(r) = router("lock", 2) else {
-        return;
-    };
+    let r = test_router!("lock", 2);
     r.set_dump(&v6_dump(&[true, true]));
     // Someone holds the lock and doesn't let go: the run gives up after its 10 s bound with
     // exit 4 and changes nothing.
@@ -1520,9 +1466,7 @@ enum Via {
 
 #[test]
 fn hostile_input_is_an_error_or_a_documented_skip_and_never_changes_the_kernel() {
-    let Some(r) = router("hostile", 2) else {
-        return;
-    };
+    let r = test_router!("hostile", 2);
     let good = v6_dump(&[true, true]);
     let good_config = shipped_with_mode("auto");
     r.set_config(&good_config);
@@ -2000,9 +1944,7 @@ fn foreign_state(r: &Router) -> String {
 
 #[test]
 fn resilient_and_multipath_never_touch_anything_without_protocol_236() {
-    let Some(r) = router("foreign-all", 3) else {
-        return;
-    };
+    let r = test_router!("foreign-all", 3);
     r.ip(&["addr", "add", "192.0.2.10/24", "dev", "wan1"]);
     r.ip(&["addr", "add", "198.51.100.10/24", "dev", "wan2"]);
     // Someone else's routes beside every key the groups use, in both tables, both families,
@@ -2114,9 +2056,7 @@ fn leg_gateway(r: &Router, dev: &str) -> Option<String> {
 /// `device` then, and watch must still follow that device's default route once it is up.
 #[test]
 fn resilient_an_uplink_down_when_watch_started_is_followed_once_up() {
-    let Some(r) = router("gwboot", 2) else {
-        return;
-    };
+    let r = test_router!("gwboot", 2);
     netifd_default(&r, "wan1", "fe80::1");
     r.set_dump(&dump(&[
         v6_uplink("wan1_6", "wan1", "fe80::1", true),
@@ -2146,9 +2086,7 @@ fn resilient_an_uplink_down_when_watch_started_is_followed_once_up() {
 
 #[test]
 fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
-    let Some(r) = router("gwmove", 3) else {
-        return;
-    };
+    let r = test_router!("gwmove", 3);
     let gateways = ["fe80::1", "fe80::2", "fe80::3"];
     for (i, gw) in gateways.iter().enumerate() {
         netifd_default(&r, &format!("wan{}", i + 1), gw);
@@ -2273,9 +2211,7 @@ fn resilient_with_loopback_down_auto_and_resilient_still_install_a_group() {
 
 #[test]
 fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
-    let Some(r) = router("noprobe", 2) else {
-        return;
-    };
+    let r = test_router!("noprobe", 2);
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[false, false]));
     let monitor = start_monitor(&r, &["nexthop"]);
@@ -2296,9 +2232,7 @@ fn resilient_a_run_with_nothing_to_install_does_not_ask_the_kernel() {
 
 #[test]
 fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
-    let Some(r) = router("leavelog", 3) else {
-        return;
-    };
+    let r = test_router!("leavelog", 3);
     r.set_dump(&v6_dump(&[true; 3]));
     let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -2444,9 +2378,7 @@ fn as_opkg(r: &Router, script: &str, env: &[(&str, &str)]) -> Run {
 
 #[test]
 fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
-    let Some(r) = router("upgrade", 2) else {
-        return;
-    };
+    let r = test_router!("upgrade", 2);
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[true, true]));
     install_package(&r);
@@ -2515,9 +2447,7 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
 
 #[test]
 fn resilient_a_reload_applies_the_edited_config() {
-    let Some(r) = router("reload", 2) else {
-        return;
-    };
+    let r = test_router!("reload", 2);
     r.set_config(&shipped_with_mode("auto"));
     r.set_dump(&v6_dump(&[true, true]));
     install_package(&r);
@@ -2551,9 +2481,7 @@ fn resilient_a_reload_applies_the_edited_config() {
 
 #[test]
 fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
-    let Some(r) = router("syslog", 2) else {
-        return;
-    };
+    let r = test_router!("syslog", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     let mut syslog = r.syslog();
@@ -2601,9 +2529,7 @@ fn hotplug_and_watch_log_to_syslog_with_tag_and_pid() {
 
 #[test]
 fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
-    let Some(r) = router("sysctl", 2) else {
-        return;
-    };
+    let r = test_router!("sysctl", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.cli(&["sync"]).code, 0);
@@ -2686,9 +2612,7 @@ fn ubus_call_status(r: &Router) -> Result<Value, u32> {
 
 #[test]
 fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
-    let Some(r) = router("rpcd-fail", 2) else {
-        return;
-    };
+    let r = test_router!("rpcd-fail", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
     let mut syslog = r.syslog();
@@ -2775,9 +2699,7 @@ fn feed_fifo(
 /// qemu-user (`resilient_`).
 #[test]
 fn resilient_a_device_that_goes_away_mid_run_is_planned_again_not_an_error() {
-    let Some(r) = router("midrun", 3) else {
-        return;
-    };
+    let r = test_router!("midrun", 3);
     r.set_config(&shipped_with_mode("resilient"));
     r.set_dump(&v6_dump(&[true, true, false]));
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
