@@ -443,6 +443,11 @@ impl Router {
     }
 
     /// `(device, gateway, weight)` of every leg of the route at `target`, sorted.
+    /// The devices of the legs of the route at `target`, sorted.
+    pub fn leg_devices(&self, family: &str, target: &str) -> Vec<String> {
+        self.legs(family, target).into_iter().map(|l| l.0).collect()
+    }
+
     pub fn legs(&self, family: &str, target: &str) -> Vec<(String, String, u64)> {
         let Some(r) = self.route(family, target) else {
             return vec![];

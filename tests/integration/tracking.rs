@@ -41,7 +41,7 @@ fn nat66(tag: &str, uplinks: usize, snat: bool, timers: &str) -> Option<Nat66> {
 
 /// The devices of the group's legs, sorted.
 fn members(r: &Router) -> Vec<String> {
-    r.legs("-6", "2000::/3").into_iter().map(|l| l.0).collect()
+    r.leg_devices("-6", "2000::/3")
 }
 
 /// The uplink each of `flows` LAN connections to the server leaves by (the kernel's own
@@ -823,10 +823,6 @@ impl Tracker<'_> {
     }
 }
 
-fn legs(r: &Router) -> Vec<String> {
-    r.legs("-6", "2000::/3").into_iter().map(|l| l.0).collect()
-}
-
 /// Cases M3-M6 of issue 16, each a sequence the real mwan3track produced beside the real
 /// netifd, and what mwan3 itself does with it: its state (15-mwan3's) decides, not STATUS.
 #[test]
@@ -845,32 +841,32 @@ fn tracking_mwan3_keeps_out_what_mwan3_keeps_out_whatever_mwan3track_s_files_say
     assert_eq!(mwan3.state("wan2_6"), "online");
     let t = mwan3.tracker("wan2_6", "wan2");
     t.firstconnect("online");
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
     t.turn(3, 10, 0);
     // Failing: disconnecting (mwan3 keeps it), then disconnected.
     t.ing("disconnecting");
     t.turn(4, 9, 1);
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
     t.disconnected();
     t.turn(5, 0, 1);
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     // M5: a recovery begins (connecting) and fails again: STATUS stays `connecting` with
     // score 0 and no event follows. An unrelated run keeps it out, as mwan3 does.
     t.ing("connecting");
     t.turn(6, 1, 0);
     t.turn(7, 0, 1);
     assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
-    assert_eq!(legs(&r), ["wan1"], "STATUS {}", t.status());
+    assert_eq!(members(&r), ["wan1"], "STATUS {}", t.status());
     // M3, M4: procd restarts the tracker: STATUS online and `connected` with FIRSTCONNECT=1
     // before any probe, beside the old tracker's TURN (7). mwan3 ignores that event.
     t.firstconnect("online");
     assert_eq!(t.status(), "online");
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     assert_eq!(mwan3.state("wan2_6"), "offline");
     // It recovers for real.
     t.ing("connecting");
     t.connected();
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
     // M6: with `initial_state offline`, an ifup finds STATUS `disabled` (the tracker's, since
     // the ifdown): mwan3 starts it offline, and the tracker's firstconnect then writes
     // offline and sends nothing.
@@ -884,14 +880,14 @@ fn tracking_mwan3_keeps_out_what_mwan3_keeps_out_whatever_mwan3track_s_files_say
     assert_eq!(r.hotplug("ifdown", "wan2_6", None).code, 0);
     t.disconnected();
     t.write("STATUS", "disabled");
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     r.set_dump(&v6_dump(&[true, true]));
     assert_eq!(r.hotplug("ifup", "wan2_6", Some("wan2")).code, 0);
     assert_eq!(mwan3.state("wan2_6"), "offline");
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     t.firstconnect("offline");
     assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     let out = r.run_cmd(&mut r.on_router(&["status"]));
     assert!(
         out.stdout.contains("wan2_6: offline according to mwan3"),
@@ -900,7 +896,7 @@ fn tracking_mwan3_keeps_out_what_mwan3_keeps_out_whatever_mwan3track_s_files_say
     );
     t.ing("connecting");
     t.connected();
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
 }
 
 /// M7: a section covers one family and stands for netifd's `<section>_6` where there is
@@ -925,20 +921,20 @@ fn tracking_mwan3_sections_stand_for_their_family_s_netifd_interface() {
     );
     mwan3.start(&[("wan1", "wan1"), ("wan2", "wan2")]);
     assert_eq!(r.hotplug("ifup", "wan1", Some("wan1")).code, 0);
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
     // An IPv4-only outage of wan1: the IPv6 group keeps it.
     let t1 = mwan3.tracker("wan1", "wan1");
     t1.write("STATUS", "online");
     t1.disconnected();
     assert_eq!(mwan3.state("wan1"), "offline");
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
     // An IPv6 outage of section wan2 is wan2_6's.
     let t2 = mwan3.tracker("wan2", "wan2");
     t2.write("STATUS", "online");
     t2.disconnected();
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     t2.connected();
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
 }
 
 /// M8: `mwan3 stop` takes its word with it: an uplink mwan3 had offline comes back, and
@@ -959,23 +955,23 @@ fn tracking_a_stopped_mwan3_counts_for_nothing() {
     t.firstconnect("online");
     t.turn(2, 9, 1);
     t.disconnected();
-    assert_eq!(legs(&r), ["wan1"]);
+    assert_eq!(members(&r), ["wan1"]);
     let _watch = Watch::start(&r);
     within(Duration::from_secs(10), "watch's state file", || {
         r.path("run/track").exists()
     });
-    assert_eq!(legs(&r), ["wan1"], "out while mwan3 has it offline");
+    assert_eq!(members(&r), ["wan1"], "out while mwan3 has it offline");
     mwan3.stop();
     within(
         Duration::from_secs(15),
         "wan2 back after mwan3 stopped",
-        || legs(&r) == ["wan1", "wan2"],
+        || members(&r) == ["wan1", "wan2"],
     );
     // The next event 15-mwan3 takes recreates mwan3's run directory (mwan3_init), empty:
     // still no word.
     assert_eq!(r.hotplug("ifup", "wan1_6", Some("wan1")).code, 0);
     assert!(r.path("varrun/mwan3/iface_state").is_dir());
-    assert_eq!(legs(&r), ["wan1", "wan2"]);
+    assert_eq!(members(&r), ["wan1", "wan2"]);
 }
 
 #[test]
@@ -1203,8 +1199,7 @@ fn tracking_an_ipv4_uplink_out_of_its_group_stays_reachable_through_its_device()
     t.write("STATUS", "online");
     t.turn(2, 9, 1);
     t.disconnected();
-    let legs: Vec<String> = r.legs("-4", "0.0.0.0/0").into_iter().map(|l| l.0).collect();
-    assert_eq!(legs, ["wan1"]);
+    assert_eq!(r.leg_devices("-4", "0.0.0.0/0"), ["wan1"]);
     assert!(
         via("wan2").contains("via 198.51.100.1 dev wan2"),
         "{}",
