@@ -228,6 +228,12 @@ pub fn desired<'c>(
     if !config.enabled {
         return Vec::new();
     }
+    // What mwan3 routes nothing through, once for every group.
+    let mwan3 = crate::mwan3::offline(
+        &health.mwan3_sections,
+        health.mwan3_states.as_deref(),
+        |n| dump.get(n).is_some(),
+    );
     config
         .groups
         .iter()
@@ -238,7 +244,17 @@ pub fn desired<'c>(
                 Mode::Auto | Mode::Multipath => (Mode::Multipath, false),
                 Mode::Resilient => (Mode::Resilient, !resilient),
             };
-            desired_group(dump, config, group, links, mode, id, unsupported, health)
+            desired_group(
+                dump,
+                config,
+                group,
+                links,
+                mode,
+                id,
+                unsupported,
+                health,
+                &mwan3,
+            )
         })
         .collect()
 }
@@ -253,6 +269,7 @@ fn desired_group<'c>(
     group_id: u32,
     unsupported: bool,
     health: &Health,
+    mwan3: &[(String, Family)],
 ) -> Desired<'c> {
     let mut candidates: Vec<&Interface> = dump
         .interfaces
@@ -321,7 +338,7 @@ fn desired_group<'c>(
     };
     let verdicts: Vec<Verdict> = members
         .iter()
-        .map(|m| health.verdict(dump, group, m))
+        .map(|m| health.verdict(mwan3, group, m))
         .collect();
     let held = members
         .iter()
@@ -420,11 +437,8 @@ enum Verdict {
 }
 
 impl Health {
-    fn verdict(&self, dump: &Dump, group: &Group, m: &Member) -> Verdict {
-        let mwan3 =
-            crate::mwan3::offline(&self.mwan3_sections, self.mwan3_states.as_deref(), |name| {
-                dump.get(name).is_some()
-            });
+    /// `mwan3`: the (interface, family) pairs mwan3 routes nothing through (`mwan3::offline`).
+    fn verdict(&self, mwan3: &[(String, Family)], group: &Group, m: &Member) -> Verdict {
         if mwan3.contains(&(m.interface.clone(), group.family())) {
             return Verdict::Out(Reason::Mwan3Offline);
         }
