@@ -12,7 +12,7 @@
 )]
 
 use std::fs;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -535,7 +535,10 @@ fn tracking_probes_leave_by_their_own_uplink_even_an_offline_one() {
     within(Duration::from_secs(6), "wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
     });
-    // Echo requests to the server as each ISP receives them from the router.
+    // Echo requests to the server as each ISP receives them from the router (.ci/run
+    // installs tcpdump; without it every capture would just be empty).
+    let tcpdump = Command::new("tcpdump").arg("--version").output();
+    assert!(tcpdump.is_ok(), "this test needs tcpdump on PATH");
     let captures: Vec<Child> = (1..=3)
         .map(|i| {
             Nat66::in_ns(

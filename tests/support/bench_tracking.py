@@ -104,7 +104,9 @@ class Net:
                     "\tlist track_ip '%s'\n\tlist track_ip '%s'\n%s" % (SERVER, SERVER2, extra))
 
     def on_router(self, args, **kw):
-        script = ("mkdir -p /run/ecmp-hotplug /run/mwan3; "
+        # A /run of its own (a tmpfs in this mount namespace): a mkdir in the host's /run
+        # would leave /run/mwan3 behind, which every later run there takes for mwan3 running.
+        script = ("mount -t tmpfs tmpfs /run; mkdir -p /run/ecmp-hotplug /run/mwan3; "
                   "mount --bind %s/run /run/ecmp-hotplug; mount --bind %s/mwan3 /run/mwan3; "
                   "mount -t overlay overlay -o lowerdir=%s/etc:/etc /etc; "
                   "exec %s --config %s --dump %s %s"
