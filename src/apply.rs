@@ -7,7 +7,7 @@
 //! a multipath route refused whole is written with the legs the kernel takes, found one at a
 //! time. No logging: what was done and what failed come back as lines.
 
-use crate::plan::{Change, Changes, Conflict};
+use crate::planner::{Change, Changes, Conflict};
 use std::net::IpAddr;
 
 use crate::route::{Family, Links, Object, ObjectKind, ProtocolName, Route, Rule, Sysctl};
@@ -228,7 +228,7 @@ pub fn describe(change: &Change, links: &Links) -> String {
         Change::Sysctl { setting, have } => {
             format!("{} {have} -> {}", setting.sysctl, setting.want)
         }
-        Change::WriteRule(rule) => format!("{}: {rule}", crate::plan::PATHS),
+        Change::WriteRule(rule) => format!("{}: {rule}", crate::planner::PATHS),
         Change::DeleteRule(rule) => format!("removed {rule} (no uplink path wants it)"),
         Change::Conntrack {
             group,
@@ -459,7 +459,7 @@ mod tests {
     #[test]
     fn a_failed_group_is_not_touched_again_and_others_go_on() {
         let other = Change::Sysctl {
-            setting: crate::plan::Setting {
+            setting: crate::planner::Setting {
                 sysctl: Sysctl::HashPolicy(Family::V6),
                 want: 1,
             },

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ecmp_hotplug::app;
 use ecmp_hotplug::cli::{self, Command, Invocation};
+use ecmp_hotplug::commands;
 use ecmp_hotplug::log::{self, Audience};
 
 fn main() -> ExitCode {
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Command::Status { .. } => Audience::Report,
     };
     log::init(audience, verbose);
-    match app::run(&command, &opts, ecmp_hotplug::watch::run) {
+    match commands::run(&command, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::outcome(&e, e.is_failure());

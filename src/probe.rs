@@ -2,7 +2,7 @@
 //!
 //! A probe's socket is bound to its uplink's device and source address, which the rules of
 //! its uplink path send to a table holding only that uplink's default route
-//! (`plan::uplink_paths`): so it leaves by that uplink and no other, in the group or not. Raw sockets (the router runs as root; OpenWrt's `ping_group_range` admits no
+//! (`planner::uplink_paths`): so it leaves by that uplink and no other, in the group or not. Raw sockets (the router runs as root; OpenWrt's `ping_group_range` admits no
 //! one to ping sockets) bound to a device receive only what arrives on it; each echo has a
 //! sequence number of its own, so an answer is matched to its target and its send time.
 
@@ -14,24 +14,13 @@ use nix::sys::socket::{
     self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage, sockopt,
 };
 
+pub use crate::planner::Uplink;
 use crate::track::{Probed, Target};
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
 const ECHO_REQUEST_V6: u8 = 128;
 const ECHO_REPLY_V6: u8 = 129;
-
-/// An uplink to probe through.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Uplink {
-    pub interface: String,
-    pub device: String,
-    pub ifindex: u32,
-    /// Its own address of the family, if it has one: the probes' source.
-    pub source: Option<IpAddr>,
-    /// netifd's uptime of its session (0 where the dump has none).
-    pub uptime: u64,
-}
 
 /// One round of probes of one group: echoes out, answers coming in.
 pub struct Round {

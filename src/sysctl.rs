@@ -1,6 +1,6 @@
 //! The sysctls ecmp-hotplug reads and sets (`route::Sysctl`), as files under /proc/sys of
 //! this network namespace: the only code that touches them. One function per verb; no
-//! logging, no decisions (which values the plan wants is `plan::settings`).
+//! logging, no decisions (which values the plan wants is `planner::settings`).
 
 use std::io;
 

@@ -1,6 +1,6 @@
 //! Tracking's pure part: what a round of probes means for each uplink. `watch` sends the
 //! probes (`probe`), hands each group's round here, publishes the records (`state`) and
-//! reconciles when one changes its verdict; the planner reads the records (`plan::Health`).
+//! reconciles when one changes its verdict; the planner reads the records (`planner::Health`).
 //!
 //! The rules are mwan3track's where it has them (`down` failed rounds in a row make an uplink
 //! offline, `up` passed rounds online again, a round passes when `reliability` targets

@@ -4,13 +4,12 @@
 
 use ecmp_hotplug::config::Config;
 use ecmp_hotplug::dump::Dump;
-use ecmp_hotplug::plan;
+use ecmp_hotplug::planner;
 use ecmp_hotplug::route::{Link, Links};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(dump) = Dump::parse(data) {
-        let config = Config::builtin();
         let mut links = Links::default();
         for (index, name) in ["wan", "wan6", "pppoe-wan", "eth1"].into_iter().enumerate() {
             links.insert(Link {
@@ -19,15 +18,22 @@ fuzz_target!(|data: &[u8]| {
                 carrier: index % 2 == 0,
             });
         }
-        let installed = plan::Installed {
-            routes: &[],
-            objects: &[],
-            rules: Some(&[]),
+        let facts = planner::Facts {
+            config: Config::builtin(),
+            dump,
+            links,
+            routes: Vec::new(),
+            objects: Some(Vec::new()),
+            rules: Some(Vec::new()),
+            health: planner::Health::default(),
+            sysctls: Vec::new(),
+            no_resilient: false,
+            hints: Vec::new(),
+            said: None,
         };
+        let _ = facts.resilience();
         for resilient in [false, true] {
-            let desired = plan::desired(&dump, &config, &links, resilient, &plan::Health::default());
-            let paths = plan::uplink_paths(&desired);
-            let _ = plan::changes(&desired, &paths, &installed, &[]);
+            let _ = planner::plan(&facts, resilient);
         }
     }
 });

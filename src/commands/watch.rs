@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use crate::app::{Error, reconcile};
 use crate::cli::Options;
 use crate::config::Track;
+use crate::error::Error;
 use crate::netlink::{Kernel, KernelEvent, Monitor};
-use crate::plan::{self, Desired, Hint};
+use crate::planner::{self, Hint, Plan};
 use crate::probe::{Round, Uplink};
+use crate::reconcile::reconcile;
 use crate::route::PROTOCOL;
 use crate::state;
 use crate::track::{self, Record};
@@ -30,17 +31,17 @@ pub(crate) struct Seen {
     devices: Vec<u32>,
     /// Each tracking group: its name, how it tracks, and the uplinks to probe.
     probes: Vec<(String, Track, Vec<Uplink>)>,
-    /// What the run said of the groups' health (`plan::health_notes`).
+    /// What the run said of the groups' health (`planner::health_notes`).
     notes: Vec<String>,
 }
 
 impl Seen {
-    pub(crate) fn of(desired: &[Desired], notes: Vec<String>) -> Seen {
+    pub(crate) fn of(plan: &Plan) -> Seen {
         let mut seen = Seen {
-            notes,
+            notes: plan.health.clone(),
             ..Seen::default()
         };
-        for d in desired {
+        for d in &plan.desired {
             for m in &d.members {
                 seen.members
                     .push((d.group.name.clone(), m.interface.clone(), m.nexthop.ifindex));
@@ -51,15 +52,8 @@ impl Seen {
                 }
             }
             if let Some(track) = &d.group.track {
-                let uplinks = d.tracked.iter().map(|m| Uplink {
-                    interface: m.interface.clone(),
-                    device: m.device.clone(),
-                    ifindex: m.nexthop.ifindex,
-                    source: m.addresses.first().copied(),
-                    uptime: m.uptime.unwrap_or(0),
-                });
                 seen.probes
-                    .push((d.group.name.clone(), track.clone(), uplinks.collect()));
+                    .push((d.group.name.clone(), track.clone(), d.probes()));
             }
         }
         seen
@@ -83,7 +77,7 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// mwan3's interface states, quietly: the reconcile they cause says what is wrong.
 fn mwan3_states() -> Option<Vec<(String, String)>> {
-    state::mwan3_states(&crate::app::mwan3_sections().unwrap_or_default())
+    state::mwan3_states(&crate::gather::mwan3_sections().unwrap_or_default())
 }
 
 /// How often `watch` looks at mwan3's interface states.
@@ -120,7 +114,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             let before = seen.take();
             let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
             let said = before.as_ref().map_or(&[][..], |b| b.notes.as_slice());
-            let mut saw = |desired: &[Desired], notes| seen = Some(Seen::of(desired, notes));
+            let mut saw = |plan: &Plan| seen = Some(Seen::of(plan));
             if let Err(e) = reconcile(opts, &hints, Some(said), &mut saw) {
                 error!("{e}");
             }
@@ -407,8 +401,8 @@ impl Wake<'_> {
                 // Its own probe comes and goes on every run that asks the kernel.
                 KernelEvent::ObjectGone { id, protocol }
                     if *protocol == PROTOCOL
-                        && *id != plan::PROBE_GROUP
-                        && *id != plan::PROBE_LEG =>
+                        && *id != planner::PROBE_GROUP_ID
+                        && *id != planner::PROBE_LEG_ID =>
                 {
                     Some("a nexthop of ours was deleted")
                 }
@@ -462,8 +456,8 @@ mod tests {
         // run would wake the next).
         assert_eq!(
             wake.worth_a_run(&[
-                gone(plan::PROBE_GROUP, PROTOCOL),
-                gone(plan::PROBE_LEG, PROTOCOL)
+                gone(planner::PROBE_GROUP_ID, PROTOCOL),
+                gone(planner::PROBE_LEG_ID, PROTOCOL)
             ]),
             None
         );

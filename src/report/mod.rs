@@ -4,24 +4,16 @@
 //!
 //! Pure: built from a plan and what the kernel holds, so it can't disagree with `sync`.
 
-use std::fmt;
+mod json;
+mod text;
+
 use std::net::IpAddr;
 
-use crate::config::{Config, HashPolicy};
+use crate::config::HashPolicy;
 use crate::netlink::uapi::{RTNH_F_DEAD, RTNH_F_LINKDOWN};
-use crate::plan::{Change, Changes, Desired, FAIL_OPEN, HELD, PATHS, Paths};
-use crate::route::{
-    Family, Links, Nexthop, ProtocolName, Route, RouteKey, Rule, TableName, leg_text,
-};
+use crate::planner::{Change, Desired, Facts, GroupState as State, Plan};
+use crate::route::{Family, Links, Nexthop, Route, RouteKey, Rule};
 use crate::track::Record;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    InSync,
-    OutOfSync,
-    /// A route or object the tool did not write is in the way, or the kernel lacks the mode.
-    Conflict,
-}
 
 impl State {
     fn name(self) -> &'static str {
@@ -134,7 +126,7 @@ pub struct GroupStatus {
     pub skipped: Vec<(String, String)>,
     /// No member passes its probes (each offline or failing) and all are kept.
     pub fail_open: bool,
-    /// Members held (plan::Desired::held).
+    /// Members held (`planner::Desired::held`).
     pub held: Vec<String>,
     /// A tracking group: its uplinks' records as `watch` published them (`None`: no `watch`
     /// is running, so tracking counts for nothing).
@@ -151,8 +143,6 @@ pub struct About<'a> {
     /// Seconds since the epoch.
     pub now: u64,
     pub tracking: Option<&'a [Record]>,
-    /// Whether the kernel's rules could be read (where not, none are written).
-    pub rules_read: bool,
 }
 
 pub struct Report {
@@ -201,26 +191,15 @@ fn installed_legs(route: &Route, links: &Links, d: &Desired) -> Vec<Leg> {
 }
 
 impl Report {
-    pub fn new(
-        config: &Config,
-        desired: &[Desired],
-        installed: &[Route],
-        changes: &Changes,
-        links: &Links,
-        paths: &Paths,
-        about: About,
-    ) -> Report {
-        let groups = desired
+    pub fn new(facts: &Facts, plan: &Plan, about: About) -> Report {
+        let (config, installed, links) = (&facts.config, &facts.routes, &facts.links);
+        let changes = &plan.changes;
+        let groups = plan
+            .desired
             .iter()
             .map(|d| {
                 let name = &d.group.name;
-                let state = if changes.conflicts.iter().any(|c| c.group() == name) {
-                    State::Conflict
-                } else if changes.changes.iter().any(|c| c.group() == Some(name)) {
-                    State::OutOfSync
-                } else {
-                    State::InSync
-                };
+                let state = plan.state(name);
                 let at_key = installed.iter().find(|r| r.holds(&d.group.key));
                 GroupStatus {
                     name: name.clone(),
@@ -310,31 +289,22 @@ impl Report {
                 _ => None,
             })
             .collect();
-        let uplink_paths = paths
+        let uplink_paths = plan
+            .paths
             .routes
             .iter()
-            .zip(paths.rules.chunks(2))
+            .zip(plan.paths.rules.chunks(2))
             .map(|(route, rules)| {
                 let nh = route.nexthops.first().copied();
-                let written = |c: &Change| match c {
-                    Change::Write {
-                        group, route: r, ..
-                    } if group == PATHS => r.key == route.key,
-                    _ => false,
-                };
                 UplinkPath {
                     device: nh.map_or_else(String::new, |n| links.device(n.ifindex)),
                     family: route.key.family(),
                     table: route.key.table,
                     gateway: nh.and_then(|n| n.gateway),
-                    route_in_sync: !changes.changes.iter().any(written),
-                    rule: if !about.rules_read {
+                    route_in_sync: !plan.path_written(&route.key),
+                    rule: if facts.rules.is_none() {
                         RuleState::Unknown
-                    } else if changes
-                        .changes
-                        .iter()
-                        .any(|c| matches!(c, Change::WriteRule(r) if rules.contains(r)))
-                    {
+                    } else if plan.rules_missing(rules) {
                         RuleState::Missing
                     } else {
                         RuleState::InPlace
@@ -388,468 +358,11 @@ impl Report {
     }
 }
 
-/// `status --json`: the report in the shape scripts and LuCI read, borrowed from it.
-mod json {
-    use serde::Serialize;
-
-    use super::{
-        GroupStatus, Leg as ReportLeg, RuleState, Tracked, flag_names, policy_name, verdict,
-    };
-    use crate::route::{RouteKey, TableName};
-    use crate::track::Target;
-
-    /// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`, 4 `config`,
-    /// `dump`, `probe_paths`, `stale_rules`, `table_name`, leg `flags`, tracking `state`,
-    /// `ifindex` (was `device`), `device` (a name) and `seconds_ago`, and made `state` a
-    /// token (`in_sync`, `out_of_sync`, `conflict`); 5 renamed `probe_paths` to
-    /// `uplink_paths` (every uplink has one now) and its `rule` to `rules`, and gave
-    /// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null).
-    pub const VERSION: u32 = 5;
-
-    #[derive(Serialize)]
-    pub struct Report<'a> {
-        version: u32,
-        config: &'a str,
-        dump: &'a str,
-        enabled: bool,
-        hash_policy: &'static str,
-        groups: Vec<Group<'a>>,
-        stale: Vec<Key>,
-        stale_objects: &'a [u32],
-        stale_rules: Vec<Rule<'a>>,
-        sysctls: Vec<Sysctl<'a>>,
-        uplink_paths: Vec<UplinkPath<'a>>,
-    }
-
-    #[derive(Serialize)]
-    struct Sysctl<'a> {
-        name: &'a str,
-        have: u8,
-        want: u8,
-    }
-
-    #[derive(Serialize)]
-    struct Group<'a> {
-        name: &'a str,
-        family: &'static str,
-        target: String,
-        table: u32,
-        table_name: String,
-        metric: u32,
-        state: &'static str,
-        mode: &'static str,
-        nexthop_group: Option<u32>,
-        desired: Vec<Leg<'a>>,
-        installed: Option<Installed<'a>>,
-        skipped: Vec<Skip<'a>>,
-        fail_open: bool,
-        held: &'a [String],
-        /// Absent: the group doesn't track; `null`: no `watch` is running.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tracking: Option<Option<Vec<Tracking<'a>>>>,
-    }
-
-    #[derive(Serialize)]
-    struct Installed<'a> {
-        protocol: u8,
-        nexthop_group: Option<u32>,
-        nexthops: Vec<Leg<'a>>,
-    }
-
-    #[derive(Serialize)]
-    struct Leg<'a> {
-        interface: Option<&'a str>,
-        device: &'a str,
-        gateway: Option<String>,
-        weight: u16,
-        flags: &'static [&'static str],
-    }
-
-    #[derive(Serialize)]
-    struct Skip<'a> {
-        interface: &'a str,
-        reason: &'a str,
-    }
-
-    #[derive(Serialize)]
-    struct Key {
-        target: String,
-        table: u32,
-        table_name: String,
-        metric: u32,
-    }
-
-    #[derive(Serialize)]
-    struct Rule<'a> {
-        family: &'static str,
-        priority: u32,
-        oif: Option<&'a str>,
-        mark: Option<u32>,
-        table: u32,
-        suppress_prefixlength: Option<u8>,
-    }
-
-    #[derive(Serialize)]
-    struct UplinkPath<'a> {
-        device: &'a str,
-        family: &'static str,
-        table: u32,
-        gateway: Option<String>,
-        state: &'static str,
-        /// `in_place`, `missing`, or `unknown` where rules can't be read.
-        rules: &'static str,
-    }
-
-    #[derive(Serialize)]
-    struct Tracking<'a> {
-        interface: &'a str,
-        device: &'a str,
-        ifindex: u32,
-        state: &'static str,
-        online: bool,
-        fails: u32,
-        passes: u32,
-        last_round: u64,
-        seconds_ago: Option<u64>,
-        targets: &'a [Target],
-    }
-
-    fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
-        legs.iter()
-            .map(|l| Leg {
-                interface: l.interface.as_deref(),
-                device: &l.device,
-                gateway: l.nexthop.gateway.map(|g| g.to_string()),
-                weight: l.nexthop.weight.get(),
-                flags: flag_names(l.flags),
-            })
-            .collect()
-    }
-
-    fn key(k: &RouteKey) -> Key {
-        Key {
-            target: k.dst.to_string(),
-            table: k.table,
-            table_name: TableName(k.table).to_string(),
-            metric: k.metric,
-        }
-    }
-
-    fn tracking(t: &Tracked) -> Tracking<'_> {
-        let r = &t.record;
-        Tracking {
-            interface: &r.interface,
-            device: &t.device,
-            ifindex: r.device,
-            state: verdict(r),
-            online: r.online,
-            fails: r.fails,
-            passes: r.passes,
-            last_round: r.last_round,
-            seconds_ago: t.seconds_ago,
-            targets: &r.targets,
-        }
-    }
-
-    impl<'a> Report<'a> {
-        pub fn of(r: &'a super::Report) -> Report<'a> {
-            Report {
-                version: VERSION,
-                config: &r.config,
-                dump: &r.dump,
-                enabled: r.enabled,
-                hash_policy: policy_name(r.hash_policy),
-                groups: r.groups.iter().map(group).collect(),
-                stale: r.stale.iter().map(key).collect(),
-                stale_objects: &r.stale_objects,
-                stale_rules: r
-                    .stale_rules
-                    .iter()
-                    .map(|r| Rule {
-                        family: r.family.name(),
-                        priority: r.priority,
-                        oif: r.oif.as_deref(),
-                        mark: r.mark,
-                        table: r.table,
-                        suppress_prefixlength: r.suppress,
-                    })
-                    .collect(),
-                sysctls: r
-                    .sysctls
-                    .iter()
-                    .map(|s| Sysctl {
-                        name: &s.name,
-                        have: s.have,
-                        want: s.want,
-                    })
-                    .collect(),
-                uplink_paths: r
-                    .uplink_paths
-                    .iter()
-                    .map(|p| UplinkPath {
-                        device: &p.device,
-                        family: p.family.name(),
-                        table: p.table,
-                        gateway: p.gateway.map(|g| g.to_string()),
-                        state: if p.in_sync() {
-                            "in_sync"
-                        } else {
-                            "out_of_sync"
-                        },
-                        rules: match p.rule {
-                            RuleState::InPlace => "in_place",
-                            RuleState::Missing => "missing",
-                            RuleState::Unknown => "unknown",
-                        },
-                    })
-                    .collect(),
-            }
-        }
-    }
-
-    fn group(g: &GroupStatus) -> Group<'_> {
-        let Key {
-            target,
-            table,
-            table_name,
-            metric,
-        } = key(&g.key);
-        Group {
-            name: &g.name,
-            family: g.key.family().name(),
-            target,
-            table,
-            table_name,
-            metric,
-            state: g.state.token(),
-            mode: g.mode,
-            nexthop_group: g.nexthop_group,
-            desired: legs(&g.desired),
-            installed: g.installed.as_ref().map(|i| Installed {
-                protocol: i.protocol,
-                nexthop_group: i.nexthop_group,
-                nexthops: legs(&i.legs),
-            }),
-            skipped: g
-                .skipped
-                .iter()
-                .map(|(interface, reason)| Skip { interface, reason })
-                .collect(),
-            fail_open: g.fail_open,
-            held: &g.held,
-            tracking: g
-                .tracking
-                .as_ref()
-                .map(|t| t.as_ref().map(|t| t.iter().map(tracking).collect())),
-        }
-    }
-}
-
 fn policy_name(p: HashPolicy) -> &'static str {
     match p {
         HashPolicy::L3 => "l3",
         HashPolicy::L4 => "l4",
         HashPolicy::Keep => "keep",
-    }
-}
-
-fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Result {
-    if legs.is_empty() {
-        return writeln!(f, "  {title:<10} none");
-    }
-    for (i, l) in legs.iter().enumerate() {
-        let title = if i == 0 { title } else { "" };
-        let who = l
-            .interface
-            .as_deref()
-            .map(|i| format!("{i}: "))
-            .unwrap_or_default();
-        write!(
-            f,
-            "  {title:<10} {who}{} weight {}",
-            leg_text(&l.device, l.nexthop.gateway),
-            l.nexthop.weight
-        )?;
-        let flags = flag_names(l.flags);
-        if !flags.is_empty() {
-            write!(f, " ({})", flags.join(", "))?;
-        }
-        writeln!(f)?;
-    }
-    Ok(())
-}
-
-/// `n thing` or `n things`.
-fn count(n: u32, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
-}
-
-/// `12 s ago`, `3 min ago`, `2 h ago`.
-fn ago(seconds: u64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s} s ago"),
-        s if s < 7200 => format!("{} min ago", s / 60),
-        s => format!("{} h ago", s / 3600),
-    }
-}
-
-/// `wan1_6 (wan1): online, 3 rounds passed in a row, last round 4 s ago; 2606:4700::1111
-/// 12.3 ms 0% lost, …`
-fn write_record(f: &mut fmt::Formatter<'_>, title: &str, t: &Tracked) -> fmt::Result {
-    let r = &t.record;
-    let (rounds, what) = match r.fails {
-        0 => (r.passes, "passed"),
-        n => (n, "failed"),
-    };
-    write!(
-        f,
-        "  {title:<10} {} ({}): {}, ",
-        r.interface,
-        t.device,
-        verdict(r)
-    )?;
-    match (r.last_round, t.seconds_ago) {
-        (0, _) => write!(f, "no round yet")?,
-        (_, when) => write!(
-            f,
-            "{} {what} in a row, last round {}",
-            count(rounds, "round"),
-            when.map_or_else(|| "in the future (the clock went back)".into(), ago)
-        )?,
-    }
-    for target in &r.targets {
-        let lost = (target.sent - target.received.min(target.sent)) * 100 / target.sent.max(1);
-        match target.rtt_us {
-            Some(us) => write!(f, "; {} {}.{} ms", target.ip, us / 1000, us % 1000 / 100)?,
-            None => write!(f, "; {}", target.ip)?,
-        }
-        write!(f, " {lost}% lost")?;
-    }
-    writeln!(f)
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "config {}; interfaces from {}", self.config, self.dump)?;
-        writeln!(
-            f,
-            "{}, hash policy {}",
-            if self.enabled { "enabled" } else { "disabled" },
-            policy_name(self.hash_policy)
-        )?;
-        for g in &self.groups {
-            writeln!(
-                f,
-                "group {} ({}): {} table {} metric {}, {}: {}",
-                g.name,
-                g.key.family(),
-                g.key.dst,
-                TableName(g.key.table),
-                g.key.metric,
-                g.mode,
-                g.state.name()
-            )?;
-            if let Some(id) = g.nexthop_group {
-                writeln!(f, "  {:<10} {id}", "group id:")?;
-            }
-            write_legs(f, "desired:", &g.desired)?;
-            match &g.installed {
-                None => write_legs(f, "installed:", &[])?,
-                Some(i) if i.protocol != crate::route::PROTOCOL => {
-                    let proto = ProtocolName(i.protocol);
-                    writeln!(
-                        f,
-                        "  {:<10} a route of proto {proto}, not ours",
-                        "installed:"
-                    )?;
-                    write_legs(f, "", &i.legs)?;
-                }
-                Some(Installed {
-                    nexthop_group: Some(id),
-                    legs,
-                    ..
-                }) => {
-                    writeln!(f, "  {:<10} through nexthop group {id}", "installed:")?;
-                    write_legs(f, "", legs)?;
-                }
-                Some(i) => write_legs(f, "installed:", &i.legs)?,
-            }
-            for (i, (iface, reason)) in g.skipped.iter().enumerate() {
-                writeln!(
-                    f,
-                    "  {:<10} {iface}: {reason}",
-                    if i == 0 { "left out:" } else { "" }
-                )?;
-            }
-            if g.fail_open {
-                writeln!(f, "  {:<10} {FAIL_OPEN}", "warning:")?;
-            } else if !g.held.is_empty() {
-                writeln!(f, "  {:<10} {} {HELD}", "held:", g.held.join(", "))?;
-            }
-            match &g.tracking {
-                None => {}
-                Some(None) => writeln!(
-                    f,
-                    "  {:<10} watch is not running: every member counts as online",
-                    "tracking:"
-                )?,
-                Some(Some(records)) if records.is_empty() => {
-                    writeln!(f, "  {:<10} no round yet", "tracking:")?
-                }
-                Some(Some(records)) => {
-                    for (i, t) in records.iter().enumerate() {
-                        write_record(f, if i == 0 { "tracking:" } else { "" }, t)?;
-                    }
-                }
-            }
-        }
-        for p in &self.uplink_paths {
-            let rules = match p.rule {
-                RuleState::InPlace => "rules in place",
-                RuleState::Missing => "rules missing",
-                RuleState::Unknown => "rules can't be read here",
-            };
-            writeln!(
-                f,
-                "uplink path: {} ({}): table {} default {}, {rules}: {}",
-                p.device,
-                p.family,
-                p.table,
-                leg_text(&p.device, p.gateway),
-                if p.in_sync() {
-                    "in sync"
-                } else {
-                    "out of sync"
-                }
-            )?;
-        }
-        for k in &self.stale {
-            writeln!(f, "stale: {k} (ours, no group wants it; sync removes it)")?;
-        }
-        for id in &self.stale_objects {
-            writeln!(
-                f,
-                "stale: nexthop id {id} (ours, no group wants it; sync removes it)"
-            )?;
-        }
-        for r in &self.stale_rules {
-            writeln!(
-                f,
-                "stale: {r} (ours, no uplink path wants it; sync removes it)"
-            )?;
-        }
-        for s in &self.sysctls {
-            writeln!(
-                f,
-                "sysctl: {} is {}, the plan wants {} (sync sets it)",
-                s.name, s.have, s.want
-            )?;
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,253 @@
+//! `status --json`: the report in the shape scripts and LuCI read, borrowed from it.
+
+use serde::Serialize;
+
+use super::{GroupStatus, Leg as ReportLeg, RuleState, Tracked, flag_names, policy_name, verdict};
+use crate::route::{RouteKey, TableName};
+use crate::track::Target;
+
+/// The document's shape; 2 added `sysctls`, 3 `fail_open` and `tracking`, 4 `config`,
+/// `dump`, `probe_paths`, `stale_rules`, `table_name`, leg `flags`, tracking `state`,
+/// `ifindex` (was `device`), `device` (a name) and `seconds_ago`, and made `state` a
+/// token (`in_sync`, `out_of_sync`, `conflict`); 5 renamed `probe_paths` to
+/// `uplink_paths` (every uplink has one now) and its `rule` to `rules`, and gave
+/// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null).
+pub const VERSION: u32 = 5;
+
+#[derive(Serialize)]
+pub struct Report<'a> {
+    version: u32,
+    config: &'a str,
+    dump: &'a str,
+    enabled: bool,
+    hash_policy: &'static str,
+    groups: Vec<Group<'a>>,
+    stale: Vec<Key>,
+    stale_objects: &'a [u32],
+    stale_rules: Vec<Rule<'a>>,
+    sysctls: Vec<Sysctl<'a>>,
+    uplink_paths: Vec<UplinkPath<'a>>,
+}
+
+#[derive(Serialize)]
+struct Sysctl<'a> {
+    name: &'a str,
+    have: u8,
+    want: u8,
+}
+
+#[derive(Serialize)]
+struct Group<'a> {
+    name: &'a str,
+    family: &'static str,
+    target: String,
+    table: u32,
+    table_name: String,
+    metric: u32,
+    state: &'static str,
+    mode: &'static str,
+    nexthop_group: Option<u32>,
+    desired: Vec<Leg<'a>>,
+    installed: Option<Installed<'a>>,
+    skipped: Vec<Skip<'a>>,
+    fail_open: bool,
+    held: &'a [String],
+    /// Absent: the group doesn't track; `null`: no `watch` is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking: Option<Option<Vec<Tracking<'a>>>>,
+}
+
+#[derive(Serialize)]
+struct Installed<'a> {
+    protocol: u8,
+    nexthop_group: Option<u32>,
+    nexthops: Vec<Leg<'a>>,
+}
+
+#[derive(Serialize)]
+struct Leg<'a> {
+    interface: Option<&'a str>,
+    device: &'a str,
+    gateway: Option<String>,
+    weight: u16,
+    flags: &'static [&'static str],
+}
+
+#[derive(Serialize)]
+struct Skip<'a> {
+    interface: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct Key {
+    target: String,
+    table: u32,
+    table_name: String,
+    metric: u32,
+}
+
+#[derive(Serialize)]
+struct Rule<'a> {
+    family: &'static str,
+    priority: u32,
+    oif: Option<&'a str>,
+    mark: Option<u32>,
+    table: u32,
+    suppress_prefixlength: Option<u8>,
+}
+
+#[derive(Serialize)]
+struct UplinkPath<'a> {
+    device: &'a str,
+    family: &'static str,
+    table: u32,
+    gateway: Option<String>,
+    state: &'static str,
+    /// `in_place`, `missing`, or `unknown` where rules can't be read.
+    rules: &'static str,
+}
+
+#[derive(Serialize)]
+struct Tracking<'a> {
+    interface: &'a str,
+    device: &'a str,
+    ifindex: u32,
+    state: &'static str,
+    online: bool,
+    fails: u32,
+    passes: u32,
+    last_round: u64,
+    seconds_ago: Option<u64>,
+    targets: &'a [Target],
+}
+
+fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
+    legs.iter()
+        .map(|l| Leg {
+            interface: l.interface.as_deref(),
+            device: &l.device,
+            gateway: l.nexthop.gateway.map(|g| g.to_string()),
+            weight: l.nexthop.weight.get(),
+            flags: flag_names(l.flags),
+        })
+        .collect()
+}
+
+fn key(k: &RouteKey) -> Key {
+    Key {
+        target: k.dst.to_string(),
+        table: k.table,
+        table_name: TableName(k.table).to_string(),
+        metric: k.metric,
+    }
+}
+
+fn tracking(t: &Tracked) -> Tracking<'_> {
+    let r = &t.record;
+    Tracking {
+        interface: &r.interface,
+        device: &t.device,
+        ifindex: r.device,
+        state: verdict(r),
+        online: r.online,
+        fails: r.fails,
+        passes: r.passes,
+        last_round: r.last_round,
+        seconds_ago: t.seconds_ago,
+        targets: &r.targets,
+    }
+}
+
+impl<'a> Report<'a> {
+    pub fn of(r: &'a super::Report) -> Report<'a> {
+        Report {
+            version: VERSION,
+            config: &r.config,
+            dump: &r.dump,
+            enabled: r.enabled,
+            hash_policy: policy_name(r.hash_policy),
+            groups: r.groups.iter().map(group).collect(),
+            stale: r.stale.iter().map(key).collect(),
+            stale_objects: &r.stale_objects,
+            stale_rules: r
+                .stale_rules
+                .iter()
+                .map(|r| Rule {
+                    family: r.family.name(),
+                    priority: r.priority,
+                    oif: r.oif.as_deref(),
+                    mark: r.mark,
+                    table: r.table,
+                    suppress_prefixlength: r.suppress,
+                })
+                .collect(),
+            sysctls: r
+                .sysctls
+                .iter()
+                .map(|s| Sysctl {
+                    name: &s.name,
+                    have: s.have,
+                    want: s.want,
+                })
+                .collect(),
+            uplink_paths: r
+                .uplink_paths
+                .iter()
+                .map(|p| UplinkPath {
+                    device: &p.device,
+                    family: p.family.name(),
+                    table: p.table,
+                    gateway: p.gateway.map(|g| g.to_string()),
+                    state: if p.in_sync() {
+                        "in_sync"
+                    } else {
+                        "out_of_sync"
+                    },
+                    rules: match p.rule {
+                        RuleState::InPlace => "in_place",
+                        RuleState::Missing => "missing",
+                        RuleState::Unknown => "unknown",
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+fn group(g: &GroupStatus) -> Group<'_> {
+    let Key {
+        target,
+        table,
+        table_name,
+        metric,
+    } = key(&g.key);
+    Group {
+        name: &g.name,
+        family: g.key.family().name(),
+        target,
+        table,
+        table_name,
+        metric,
+        state: g.state.token(),
+        mode: g.mode,
+        nexthop_group: g.nexthop_group,
+        desired: legs(&g.desired),
+        installed: g.installed.as_ref().map(|i| Installed {
+            protocol: i.protocol,
+            nexthop_group: i.nexthop_group,
+            nexthops: legs(&i.legs),
+        }),
+        skipped: g
+            .skipped
+            .iter()
+            .map(|(interface, reason)| Skip { interface, reason })
+            .collect(),
+        fail_open: g.fail_open,
+        held: &g.held,
+        tracking: g
+            .tracking
+            .as_ref()
+            .map(|t| t.as_ref().map(|t| t.iter().map(tracking).collect())),
+    }
+}
