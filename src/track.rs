@@ -45,12 +45,19 @@ pub struct Target {
     pub rtt_us: Option<u32>,
 }
 
+/// The one rule of sessions: an uplink seen on (device, uptime) `now` is in another session
+/// than when it was seen `before` if its device changed or netifd's uptime went back
+/// (netifd restarts it with every `ifup`, and a netifd restart with every interface).
+pub fn new_session(before: (u32, u64), now: (u32, u64)) -> bool {
+    now.0 != before.0 || now.1 < before.1
+}
+
 impl Record {
     /// Whether an uplink on `device`, up for `uptime` seconds, is in another session than
     /// this record's: another device, or an uptime that went back (netifd restarts it with
     /// every `ifup`).
     pub fn new_session(&self, device: u32, uptime: u64) -> bool {
-        device != self.device || uptime < self.uptime
+        new_session((self.device, self.uptime), (device, uptime))
     }
 
     /// Starts the record anew for a new session on `device`, no rounds in it yet: online if

@@ -251,11 +251,9 @@ impl Tracker {
                     round: None,
                 },
             };
-            let new = uplinks.iter().any(|u| {
-                !group.uplinks.iter().any(|o| {
-                    o.interface == u.interface && o.ifindex == u.ifindex && o.uptime <= u.uptime
-                })
-            });
+            let new = uplinks
+                .iter()
+                .any(|u| !group.uplinks.iter().any(|o| u.continues(o)));
             if new || group.track != *track {
                 group.next = now;
             }

@@ -102,6 +102,17 @@ pub struct Uplink {
     pub uptime: u64,
 }
 
+impl Uplink {
+    /// Whether this is `earlier`'s uplink in the same session (`track::new_session`).
+    pub fn continues(&self, earlier: &Uplink) -> bool {
+        self.interface == earlier.interface
+            && !crate::track::new_session(
+                (earlier.ifindex, earlier.uptime),
+                (self.ifindex, self.uptime),
+            )
+    }
+}
+
 impl Desired<'_> {
     /// The uplinks `watch` probes for this group (`tracked`); none without `track`.
     pub fn probes(&self) -> Vec<Uplink> {
@@ -308,5 +319,28 @@ mod tests {
         // A group without tracking probes nothing.
         let cfg = config(vec![group("v6", "2000::/3", &["dhcpv6"], &[])], &[]);
         assert_eq!(desired(&d, &cfg, &links(), true)[0].probes(), []);
+    }
+
+    #[test]
+    fn an_uplink_continues_its_session_until_its_device_changes_or_its_uptime_goes_back() {
+        let u = |interface: &str, ifindex, uptime| Uplink {
+            interface: interface.into(),
+            device: "eth1".into(),
+            ifindex,
+            source: None,
+            uptime,
+        };
+        let before = u("wan6", 2, 100);
+        // (now, continues): the rule `track::new_session` is for records too.
+        let cases = [
+            (u("wan6", 2, 100), true),
+            (u("wan6", 2, 160), true),
+            (u("wan6", 2, 5), false),
+            (u("wan6", 7, 160), false),
+            (u("wanb_6", 2, 160), false),
+        ];
+        for (now, continues) in cases {
+            assert_eq!(now.continues(&before), continues, "{now:?}");
+        }
     }
 }
