@@ -9,8 +9,10 @@
 //! serde_json reads the document in one pass into the `raw` structs below, which borrow from
 //! it: what they don't name is skipped unparsed, and each field they do name is read as what
 //! it is (`Scalar`, `Kind`) rather than what it should be, so that a field of the wrong type is
-//! that interface's problem, not the document's. They become the domain types (`Interface`,
-//! `DefaultRoute`) here, once.
+//! that interface's problem, not the document's. An interface's lists (routes, addresses) are
+//! only checked in that pass and read afterwards, and only where it is up and a group may want
+//! it (`Dump::parse_for`): most of a big dump is interfaces no group wants. They become the
+//! domain types (`Interface`, `DefaultRoute`) here, once.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -284,15 +286,15 @@ mod raw {
         #[serde(borrow)]
         pub device: Option<Scalar<'a>>,
         #[serde(borrow)]
-        pub route: Option<Kind<Vec<Kind<Route<'a>>>>>,
+        pub route: Option<&'a RawValue>,
         #[serde(borrow)]
-        pub inactive: Option<Kind<Inactive<'a>>>,
+        pub inactive: Option<&'a RawValue>,
         #[serde(borrow)]
         pub uptime: Option<Scalar<'a>>,
         #[serde(borrow, rename = "ipv4-address")]
-        pub ipv4_address: Option<Kind<Vec<Kind<Address<'a>>>>>,
+        pub ipv4_address: Option<&'a RawValue>,
         #[serde(borrow, rename = "ipv6-address")]
-        pub ipv6_address: Option<Kind<Vec<Kind<Address<'a>>>>>,
+        pub ipv6_address: Option<&'a RawValue>,
     }
 
     #[derive(Deserialize)]
@@ -324,7 +326,15 @@ mod raw {
 }
 
 impl Dump {
+    /// Every interface read whole.
     pub fn parse(bytes: &[u8]) -> Result<Dump, DumpError> {
+        Dump::parse_for(bytes, &|_, _| true)
+    }
+
+    /// Reads the dump; of the interfaces `wanted` says no to (by name and proto: no group
+    /// wants them) only the name, state and devices, their routes and addresses are skipped
+    /// unread. The whole document is still checked to be netifd's JSON.
+    pub fn parse_for(bytes: &[u8], wanted: Wanted) -> Result<Dump, DumpError> {
         if bytes.len() > MAX_DUMP_BYTES {
             return err(format!(
                 "dump is {} bytes, more than the {} accepted",
@@ -361,7 +371,8 @@ impl Dump {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                Interface::parse(v).map_err(|e| DumpError(format!("dump's interface[{i}]: {e}")))
+                Interface::parse(v, wanted)
+                    .map_err(|e| DumpError(format!("dump's interface[{i}]: {e}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Dump { interfaces })
@@ -375,7 +386,7 @@ impl Dump {
 impl Interface {
     /// Fails only when the entry isn't an object naming an interface; other problems are kept
     /// in `invalid` so that one odd interface never hides the others.
-    fn parse(entry: &Kind<raw::Interface>) -> Result<Interface, String> {
+    fn parse(entry: &Kind<raw::Interface>, wanted: Wanted) -> Result<Interface, String> {
         let Kind::Is(obj) = entry else {
             return Err("is not an object".into());
         };
@@ -398,13 +409,13 @@ impl Interface {
             addresses: Vec::new(),
             invalid: None,
         };
-        if let Err(why) = iface.fill(obj) {
+        if let Err(why) = iface.fill(obj, wanted) {
             iface.invalid = Some(why);
         }
         Ok(iface)
     }
 
-    fn fill(&mut self, obj: &raw::Interface) -> Result<(), String> {
+    fn fill(&mut self, obj: &raw::Interface, wanted: Wanted) -> Result<(), String> {
         // proto first: an interface whose other fields are odd is still known as a candidate.
         self.proto = text(&obj.proto, "proto")?.map(str::to_string);
         self.up = boolean(&obj.up, "up")?.unwrap_or(false);
@@ -413,25 +424,27 @@ impl Interface {
             .ok()
             .flatten()
             .map(str::to_string);
-        if !self.up {
+        if !self.up || !wanted(&self.name, self.proto.as_deref()) {
             return Ok(());
         }
         self.uptime = int(&obj.uptime, "uptime")
             .ok()
             .flatten()
             .and_then(|n| u64::try_from(n).ok());
-        collect_defaults(&obj.route, "route", &mut self.defaults)?;
-        match &obj.inactive {
+        // Read only now, for an interface that is up and wanted: most of a big dump is
+        // interfaces no group wants (LANs, tunnels), whose lists are never read.
+        let route: Option<Kind<Vec<Kind<raw::Route>>>> = later(obj.route, "route")?;
+        collect_defaults(&route, "route", &mut self.defaults)?;
+        match later::<raw::Inactive>(obj.inactive, "inactive")? {
             None => {}
             Some(Kind::Is(inactive)) => {
                 collect_defaults(&inactive.route, "inactive.route", &mut self.defaults)?
             }
             Some(Kind::Not) => return Err("\"inactive\" is not an object".into()),
         }
-        for (list, what) in [
-            (&obj.ipv4_address, "ipv4-address"),
-            (&obj.ipv6_address, "ipv6-address"),
-        ] {
+        let v4: Option<Kind<Vec<Kind<raw::Address>>>> = later(obj.ipv4_address, "ipv4-address")?;
+        let v6: Option<Kind<Vec<Kind<raw::Address>>>> = later(obj.ipv6_address, "ipv6-address")?;
+        for (list, what) in [(&v4, "ipv4-address"), (&v6, "ipv6-address")] {
             match list {
                 None => {}
                 Some(Kind::Is(list)) => {
@@ -447,6 +460,20 @@ impl Interface {
         }
         Ok(())
     }
+}
+
+/// Which interfaces' routes and addresses a run reads: (name, proto) → whether a group may
+/// want it.
+pub type Wanted<'w> = &'w dyn Fn(&str, Option<&str>) -> bool;
+
+/// A field the first pass kept as raw JSON (checked, not read), read now.
+fn later<'a, T: Deserialize<'a> + Shape>(
+    raw: Option<&'a RawValue>,
+    what: &str,
+) -> Result<Option<Kind<T>>, String> {
+    raw.map(|r| serde_json::from_str::<Kind<T>>(r.get()))
+        .transpose()
+        .map_err(|e| format!("\"{what}\": {e}"))
 }
 
 /// The default routes of a `route` list; entries that aren't objects are no routes.
@@ -705,5 +732,40 @@ mod tests {
             r#"{"interface":"w","up":true,"route":[{"target":"::","mask":0,"nexthop":"fe80::1","valid":-3}]}"#,
         );
         assert!(i.defaults[0].withdrawn);
+    }
+
+    #[test]
+    fn only_wanted_interfaces_have_their_lists_read() {
+        // wan6's routes are fine; lan's are not even a list, which only matters if it is read.
+        let text = r#"{"interface":[
+            {"interface":"wan6","up":true,"proto":"dhcpv6","l3_device":"eth1",
+             "ipv6-address":[{"address":"2001:db8::2","mask":64}],
+             "route":[{"target":"::","mask":0,"nexthop":"fe80::1","metric":512}]},
+            {"interface":"lan","up":true,"proto":"static","l3_device":"br-lan",
+             "ipv6-address":[{"address":"fd00::1","mask":64}],"route":"odd"}]}"#;
+        let dhcpv6 = |_: &str, proto: Option<&str>| proto == Some("dhcpv6");
+        let dump = Dump::parse_for(text.as_bytes(), &dhcpv6).unwrap();
+        let (wan, lan) = (dump.get("wan6").unwrap(), dump.get("lan").unwrap());
+        assert_eq!(wan.defaults.len(), 1);
+        assert_eq!(wan.addresses, ["2001:db8::2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(wan.invalid, None);
+        // Unread: known by name, state and device, nothing else, and nothing wrong with it.
+        assert_eq!(
+            (lan.up, lan.device.as_deref(), lan.proto.as_deref()),
+            (true, Some("br-lan"), Some("static"))
+        );
+        assert!(lan.defaults.is_empty() && lan.addresses.is_empty());
+        assert_eq!(lan.invalid, None);
+        // Read whole, lan's odd route list is its own problem, not the document's.
+        let all = Dump::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            all.get("lan").unwrap().invalid.as_deref(),
+            Some("\"route\" is not an array")
+        );
+        // The document is checked whole either way: bad JSON in an unwanted interface is an
+        // error, never fewer uplinks.
+        let broken = text.replace(r#""route":"odd""#, r#""route":[{"target":}]"#);
+        let nothing = |_: &str, _: Option<&str>| false;
+        assert!(Dump::parse_for(broken.as_bytes(), &nothing).is_err());
     }
 }

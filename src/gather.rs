@@ -12,7 +12,7 @@ use log::warn;
 
 use crate::cli::{DumpSource, Options};
 use crate::config::{self, Config};
-use crate::dump::Dump;
+use crate::dump::{Dump, Wanted};
 use crate::error::Error;
 use crate::netlink::Kernel;
 use crate::planner::{self, Facts, Health, Hint};
@@ -40,7 +40,9 @@ pub fn gather(
     said: Option<Vec<String>>,
 ) -> Result<Gathered, Error> {
     let (config, config_source) = load_config(opts)?;
-    let dump = load_dump(&opts.dump)?;
+    let wanted =
+        |name: &str, proto: Option<&str>| config.groups.iter().any(|g| g.wants(name, proto));
+    let dump = load_dump(&opts.dump, &wanted)?;
     let links = kernel.links()?;
     let routes = kernel.routes()?;
     let objects = kernel.objects()?;
@@ -116,7 +118,7 @@ fn load_config(opts: &Options) -> Result<(Config, String), Error> {
     Ok((config, source))
 }
 
-fn load_dump(source: &DumpSource) -> Result<Dump, Error> {
+fn load_dump(source: &DumpSource, wanted: Wanted) -> Result<Dump, Error> {
     // One byte past the limit is enough for Dump::parse to refuse it; never read more.
     let limit = crate::dump::MAX_DUMP_BYTES as u64 + 1;
     let read = |name: &str, reader: &mut dyn Read| {
@@ -136,5 +138,5 @@ fn load_dump(source: &DumpSource) -> Result<Dump, Error> {
             read(&path.display().to_string(), &mut file)?
         }
     };
-    Dump::parse(&bytes).map_err(|e| Error::State(e.to_string()))
+    Dump::parse_for(&bytes, wanted).map_err(|e| Error::State(e.to_string()))
 }
