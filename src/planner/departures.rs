@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::desired::{Desired, Reason};
+use super::desired::Desired;
+use super::member::Reason;
 use crate::event::Event;
 use crate::route::{Links, Object, Route};
 

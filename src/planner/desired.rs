@@ -1,12 +1,12 @@
 //! What each group's route should be: its members, and why each other candidate is left out.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use super::health::{Health, Verdict};
 #[cfg(test)]
 use super::ids::slot;
 use super::ids::{free_slot, group_ids, in_range};
+use super::member::{Member, Reason, Skip};
 use crate::config::{Config, Group, Mode};
 use crate::dump::{Dump, Interface};
 use crate::route::{Family, Links, Nexthop, Object, ObjectKind, PROTOCOL, Route, Weight};
@@ -43,123 +43,6 @@ pub struct Desired<'c> {
     /// The configured devices of candidates that have none to route through now (down), by
     /// index: `watch` follows default routes there too.
     pub waiting: Vec<u32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Member {
-    pub interface: String,
-    pub device: String,
-    pub nexthop: Nexthop,
-    /// Its addresses of the group's family, from the dump.
-    pub addresses: Vec<IpAddr>,
-    /// Seconds its session has been up, where the dump says.
-    pub uptime: Option<u64>,
-}
-
-/// A candidate interface that is not in the route, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skip {
-    pub interface: String,
-    pub reason: Reason,
-    /// The index of its `l3_device`, where the dump names one the kernel has.
-    pub device: Option<u32>,
-    /// Its addresses of the group's family, as the dump has them: what its conntrack
-    /// entries are found by when it leaves.
-    pub addresses: Vec<IpAddr>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// Named in the group but absent from the dump (a dynamic `wan_6` is removed when down).
-    NotInDump,
-    Down,
-    /// A field of the interface had the wrong type.
-    Invalid(String),
-    /// Up, but without an `l3_device`.
-    NoDevice,
-    /// No default route of the group's family (yet: e.g. no RA received).
-    NoDefaultRoute,
-    /// Its default routes are being withdrawn (`valid` 0).
-    Withdrawn,
-    /// The default route's nexthop is not an address of the family.
-    BadGateway(String),
-    /// An IPv6 default without a gateway: the kernel refuses device-only IPv6 multipath legs.
-    OnLinkV6,
-    /// The dump names a device the kernel doesn't have (it vanished, or the dump is stale).
-    NoSuchDevice(String),
-    /// Another member already has this exact nexthop.
-    SameNexthop(String),
-    /// Resilient mode: the device has no carrier (the kernel would delete its nexthop).
-    NoCarrier(String),
-    /// Tracking found it dead: `answered` of `targets` answered in the last round, and it
-    /// has `fails` failed or `passes` passed rounds in a row.
-    Offline {
-        answered: u32,
-        targets: u32,
-        fails: u32,
-        passes: u32,
-    },
-    /// mwan3's state of its section for it says anything but online (`mwan3`).
-    Mwan3Offline,
-    /// Offline in its last session; its new one has not passed a round yet.
-    Unproven,
-}
-
-impl Reason {
-    /// Whether an operator should read about it; the rest is normal life (a link is down).
-    pub fn worth_a_warning(&self) -> bool {
-        !matches!(
-            self,
-            Reason::NotInDump
-                | Reason::Down
-                | Reason::NoDefaultRoute
-                | Reason::Withdrawn
-                | Reason::NoCarrier(_)
-                | Reason::Offline { .. }
-                | Reason::Mwan3Offline
-                | Reason::Unproven
-        )
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::NotInDump => f.write_str("not in the interface dump"),
-            Reason::Down => f.write_str("down"),
-            Reason::Invalid(why) => write!(f, "unreadable state: {why}"),
-            Reason::NoDevice => f.write_str("up but has no l3_device"),
-            Reason::NoDefaultRoute => f.write_str("no default route of this family"),
-            Reason::Withdrawn => f.write_str("default route is being withdrawn (valid 0)"),
-            Reason::BadGateway(gw) => write!(f, "gateway '{gw}' is not an address of this family"),
-            Reason::OnLinkV6 => f.write_str("IPv6 default without a gateway; the kernel takes no device-only IPv6 multipath leg"),
-            Reason::NoSuchDevice(dev) => write!(f, "device {dev} does not exist"),
-            Reason::SameNexthop(other) => write!(f, "same nexthop as {other}"),
-            Reason::NoCarrier(dev) => write!(f, "{dev} has no carrier"),
-            Reason::Offline {
-                answered,
-                targets,
-                fails,
-                passes: 0,
-            } => write!(
-                f,
-                "offline: {answered} of {targets} targets answered for {fails} rounds"
-            ),
-            Reason::Offline {
-                answered,
-                targets,
-                passes,
-                ..
-            } => write!(
-                f,
-                "offline: {answered} of {targets} targets answered, {passes} rounds passed in a row"
-            ),
-            Reason::Mwan3Offline => f.write_str("offline according to mwan3"),
-            Reason::Unproven => {
-                f.write_str("offline in its last session: joins once its new one passes a round")
-            }
-        }
-    }
 }
 
 /// The desired route of every group. With `enabled 0` there are none, so every route the tool

@@ -16,7 +16,9 @@ mod departures;
 mod desired;
 mod health;
 mod ids;
+mod member;
 mod paths;
+mod probes;
 mod resilience;
 mod settings;
 #[cfg(test)]
@@ -26,10 +28,12 @@ use std::collections::BTreeSet;
 
 pub use changes::{Change, Changes, Conflict, Installed, changes};
 pub use departures::{Departure, Hint, departures, event_hints};
-pub use desired::{Desired, Member, Reason, Skip, desired, gateway};
-pub use health::{FAIL_OPEN, HELD, Health, Uplink, health_notes};
+pub use desired::{Desired, desired, gateway};
+pub use health::{FAIL_OPEN, HELD, Health};
 pub use ids::{OBJECT_ID_BASE, PROBE_GROUP_ID, PROBE_LEG_ID, group_ids};
+pub use member::{Member, Reason, Skip};
 pub use paths::{PATH_PRIORITY, PATH_TABLE_BASE, PATHS, Paths, path_table, uplink_paths};
+pub use probes::Uplink;
 pub use resilience::{Resilience, resilience};
 pub use settings::{Setting, settings, sysctls_to_read};
 
@@ -201,6 +205,21 @@ pub fn plan(facts: &Facts, resilient: bool) -> Plan<'_> {
 /// What `flush` writes: the changes of a plan that wants nothing, from what is installed.
 pub fn flush(installed: &Installed) -> Changes {
     changes(&[], &Paths::default(), installed, &[])
+}
+
+/// What a run has to say of its groups' health (fail open, held members), one line each.
+/// `watch` says a line when it first holds and when it no longer does; other runs, which
+/// keep no state, only at debug (they would repeat it on every event).
+pub fn health_notes(desired: &[Desired]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for d in desired {
+        if d.fail_open {
+            notes.push(format!("{}: {FAIL_OPEN}", d.group.name));
+        } else if !d.held.is_empty() {
+            notes.push(format!("{}: {} {HELD}", d.group.name, d.held.join(", ")));
+        }
+    }
+    notes
 }
 
 /// One warning per left-out interface whose reason is worth reading, however many groups
