@@ -106,7 +106,7 @@ class Net:
     def on_router(self, args, **kw):
         # A /run of its own (a tmpfs in this mount namespace): a mkdir in the host's /run
         # would leave /run/mwan3 behind, which every later run there takes for mwan3 running.
-        script = ("mount -t tmpfs tmpfs /run; mkdir -p /run/ecmp-hotplug /run/mwan3; "
+        script = ("mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/ecmp-hotplug /run/mwan3; "
                   "mount --bind %s/run /run/ecmp-hotplug; mount --bind %s/mwan3 /run/mwan3; "
                   "mount -t overlay overlay -o lowerdir=%s/etc:/etc /etc; "
                   "exec %s --config %s --dump %s %s"
