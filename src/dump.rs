@@ -764,6 +764,15 @@ mod tests {
         );
         // The document is checked whole either way: bad JSON in an unwanted interface is an
         // error, never fewer uplinks.
+        // A key twice in a list read afterwards is its interface's problem (an interface-level
+        // object's own keys are read in the first pass: the document's).
+        let twice = text.replace(r#""metric":512}"#, r#""metric":512,"metric":1}"#);
+        let dump = Dump::parse_for(twice.as_bytes(), &dhcpv6).unwrap();
+        let why = dump.get("wan6").unwrap().invalid.clone().unwrap();
+        assert!(
+            why.starts_with("\"route\": duplicate field `metric`"),
+            "{why}"
+        );
         let broken = text.replace(r#""route":"odd""#, r#""route":[{"target":}]"#);
         let nothing = |_: &str, _: Option<&str>| false;
         assert!(Dump::parse_for(broken.as_bytes(), &nothing).is_err());
