@@ -90,6 +90,9 @@ pub struct Config {
     pub weights: BTreeMap<String, Weight>,
     /// Interfaces whose member section says `track '0'`: never probed, never offline.
     pub untracked: Vec<String>,
+    /// Per-interface `metric` (mwan3's: 1 to 256, absent means 1): a group routes over the
+    /// usable members of its lowest metric; higher metrics stand by.
+    pub metrics: BTreeMap<String, u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,6 +219,7 @@ impl Config {
             groups: vec![v6],
             weights: BTreeMap::new(),
             untracked: Vec::new(),
+            metrics: BTreeMap::new(),
         }
     }
 
@@ -559,6 +563,29 @@ mod tests {
             )
         );
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn a_member_s_metric_is_mwan3_s_tier_from_1_to_256() {
+        let (c, _) = parse(
+            "config group g\n option target 2000::/3\n option metric 2048\nconfig member\n option interface wanb\n option metric 2\nconfig member\n option interface wan\n",
+        )
+        .unwrap();
+        // The group's `metric` is its route's; a member's is its tier (absent: 1).
+        assert_eq!(c.groups[0].key.metric, 2048);
+        assert_eq!(c.metrics.get("wanb"), Some(&2));
+        assert_eq!(c.metrics.get("wan"), None);
+        for bad in ["0", "257", "-1", "1.5", "x"] {
+            let e = parse(&format!(
+                "config member\n option interface wanb\n option metric '{bad}'\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert_eq!(
+                e,
+                format!("/etc/config/ecmp-hotplug:3: metric '{bad}' is not a number from 1 to 256")
+            );
+        }
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl Reader<'_> {
             groups: Vec::new(),
             weights: BTreeMap::new(),
             untracked: Vec::new(),
+            metrics: BTreeMap::new(),
         };
         let mut anonymous_groups = 0;
         for section in sections {
@@ -334,6 +335,7 @@ impl Reader<'_> {
     fn member(&self, section: &Section, config: &mut Config) {
         let mut interface = None;
         let mut weight = Weight::ONE;
+        let mut metric = None;
         let mut track = true;
         self.options(section, "member", |opt| {
             match opt.name.as_str() {
@@ -352,6 +354,19 @@ impl Reader<'_> {
                         self.invalid(opt.line, "weight", v, "a number from 1 to 256")
                     })?;
                 }
+                // mwan3's range (`mwan3_set_policy` skips a member above 256 with a warning;
+                // LuCI's form takes 1 to 256).
+                "metric" => {
+                    let v = self.single(opt)?;
+                    metric = Some(
+                        v.parse::<u16>()
+                            .ok()
+                            .filter(|m| (1..=256).contains(m))
+                            .ok_or_else(|| {
+                                self.invalid(opt.line, "metric", v, "a number from 1 to 256")
+                            })?,
+                    );
+                }
                 _ => return Ok(false),
             }
             Ok(true)
@@ -363,6 +378,9 @@ impl Reader<'_> {
         };
         if !track {
             config.untracked.push(interface.clone());
+        }
+        if let Some(metric) = metric {
+            config.metrics.insert(interface.clone(), metric);
         }
         if config.weights.insert(interface.clone(), weight).is_some() {
             self.warn(

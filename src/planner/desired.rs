@@ -196,6 +196,25 @@ fn desired_group<'c>(
             }
         });
     }
+    // Tiers, as mwan3's policies: the route carries the usable members of the lowest metric;
+    // the others stand by, probed and with their uplink paths, until that tier has none.
+    if let Some(in_use) = members.iter().map(|m| m.metric).min() {
+        members.retain(|m| {
+            if m.metric == in_use {
+                return true;
+            }
+            skipped.push(Skip {
+                interface: m.interface.clone(),
+                reason: Reason::Standby {
+                    metric: m.metric,
+                    in_use,
+                },
+                device: Some(m.nexthop.ifindex),
+                addresses: m.addresses.clone(),
+            });
+            false
+        });
+    }
     skipped.sort_by(|a, b| a.interface.cmp(&b.interface));
     let nexthops = members.iter().map(|m| m.nexthop).collect();
     let (route, objects) = if mode == Mode::Resilient && !members.is_empty() {
@@ -292,6 +311,7 @@ fn member(
         },
         addresses: addresses(iface, family),
         uptime: iface.uptime,
+        metric: config.metrics.get(&iface.name).copied().unwrap_or(1),
     })
 }
 
@@ -634,5 +654,109 @@ mod tests {
         forced.groups[0].mode = Some(Mode::Resilient);
         let refused = desired(&dump(""), &forced, &links(), false);
         assert!(refused[0].unsupported);
+    }
+
+    #[test]
+    fn the_lowest_metric_with_a_usable_member_carries_the_route_the_others_stand_by() {
+        // wan6 (eth1) and wanb_6 (eth2) of metric 1, wanc_6 (eth3) of metric 2: mwan3's
+        // `mwan3_set_policy` (lowest metric among online members; equal metrics share by
+        // weight).
+        let (mut cfg, d) = tracked(&[]);
+        cfg.metrics = [("wanc_6".to_string(), 2)].into_iter().collect();
+        let offline = |names: &[(&str, u32)]| Health {
+            tracked: names
+                .iter()
+                .map(|(n, dev)| record(n, *dev, false, 3))
+                .collect(),
+            ..Health::default()
+        };
+        let standby = |metric, in_use| {
+            format!("standby (metric {metric}): members of metric {in_use} are usable")
+        };
+        // (case, health, members, left out, fail open)
+        type Case<'a> = (&'a str, Health, Vec<&'a str>, Vec<(&'a str, String)>, bool);
+        let cases: Vec<Case> = vec![
+            (
+                "all well: the primaries",
+                Health::default(),
+                vec!["wan6", "wanb_6"],
+                vec![("wanc_6", standby(2, 1))],
+                false,
+            ),
+            (
+                "one primary offline: the other alone, the backup still stands by",
+                offline(&[("wan6", 2)]),
+                vec!["wanb_6"],
+                vec![
+                    (
+                        "wan6",
+                        "offline: 0 of 1 targets answered for 3 rounds".into(),
+                    ),
+                    ("wanc_6", standby(2, 1)),
+                ],
+                false,
+            ),
+            (
+                "both primaries offline: the backup alone",
+                offline(&[("wan6", 2), ("wanb_6", 3)]),
+                vec!["wanc_6"],
+                vec![
+                    (
+                        "wan6",
+                        "offline: 0 of 1 targets answered for 3 rounds".into(),
+                    ),
+                    (
+                        "wanb_6",
+                        "offline: 0 of 1 targets answered for 3 rounds".into(),
+                    ),
+                ],
+                false,
+            ),
+            (
+                "the backup offline too: fail open, as if tracking said nothing (the primaries)",
+                offline(&[("wan6", 2), ("wanb_6", 3), ("wanc_6", 6)]),
+                vec!["wan6", "wanb_6"],
+                vec![("wanc_6", standby(2, 1))],
+                true,
+            ),
+        ];
+        for (case, health, members, skipped, fail_open) in cases {
+            let planned = crate::planner::desired(&d, &cfg, &links(), true, &health);
+            let g = &planned[0];
+            let got: Vec<&str> = g.members.iter().map(|m| m.interface.as_str()).collect();
+            assert_eq!(got, members, "{case}");
+            let left: Vec<(&str, String)> = g
+                .skipped
+                .iter()
+                .map(|s| (s.interface.as_str(), s.reason.to_string()))
+                .collect();
+            assert_eq!(left, skipped, "{case}");
+            assert_eq!(g.fail_open, fail_open, "{case}");
+            // Every tier is probed and has its uplink path, in the route or not.
+            assert_eq!(g.tracked.len(), 3, "{case}");
+            assert_eq!(g.uplinks.len(), 3, "{case}");
+        }
+        // A primary down by netifd: the other primary alone; both down: the backup.
+        let down = |text: String, name: &str| {
+            text.replacen(
+                &format!("\"interface\":\"{name}\",\"up\":true"),
+                &format!("\"interface\":\"{name}\",\"up\":false"),
+                1,
+            )
+        };
+        let base = [
+            v6_iface("wan6", "eth1", "fe80::1"),
+            v6_iface("wanb_6", "eth2", "fe80::2"),
+            v6_iface("wanc_6", "eth3", "fe80::3"),
+        ]
+        .join(",");
+        let both_down = down(down(base, "wan6"), "wanb_6");
+        let planned = desired(&dump(&both_down), &cfg, &links(), true);
+        let got: Vec<&str> = planned[0]
+            .members
+            .iter()
+            .map(|m| m.interface.as_str())
+            .collect();
+        assert_eq!(got, ["wanc_6"]);
     }
 }

@@ -14,6 +14,8 @@ pub struct Member {
     pub addresses: Vec<IpAddr>,
     /// Seconds its session has been up, where the dump says.
     pub uptime: Option<u64>,
+    /// Its member section's `metric` (1 when none): its tier.
+    pub metric: u16,
 }
 
 /// A candidate interface that is not in the route, and why.
@@ -63,6 +65,12 @@ pub enum Reason {
     Mwan3Offline,
     /// Offline in its last session; its new one has not passed a round yet.
     Unproven,
+    /// Usable, but of a higher `metric` than the tier in use (`in_use`): it takes over when
+    /// every member of a lower metric is down, offline or left out.
+    Standby {
+        metric: u16,
+        in_use: u16,
+    },
 }
 
 impl Reason {
@@ -78,6 +86,7 @@ impl Reason {
                 | Reason::Offline { .. }
                 | Reason::Mwan3Offline
                 | Reason::Unproven
+                | Reason::Standby { .. }
         )
     }
 }
@@ -118,6 +127,10 @@ impl fmt::Display for Reason {
             Reason::Unproven => {
                 f.write_str("offline in its last session: joins once its new one passes a round")
             }
+            Reason::Standby { metric, in_use } => write!(
+                f,
+                "standby (metric {metric}): members of metric {in_use} are usable"
+            ),
         }
     }
 }

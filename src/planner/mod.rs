@@ -179,6 +179,7 @@ pub fn plan(facts: &Facts, resilient: bool) -> Plan<'_> {
         }
         None => notes.extend(health.iter().map(|n| Note::new(Level::Debug, n.clone()))),
     }
+    notes.extend(tier_changes(&desired, facts, &changes));
     let departures = departures(
         &desired,
         &facts.routes,
@@ -217,6 +218,36 @@ pub fn health_notes(desired: &[Desired]) -> Vec<String> {
             notes.push(format!("{}: {FAIL_OPEN}", d.group.name));
         } else if !d.held.is_empty() {
             notes.push(format!("{}: {} {HELD}", d.group.name, d.held.join(", ")));
+        }
+    }
+    notes
+}
+
+/// Where a group's route moves from one tier to another (a `metric` of its members): every
+/// flow of the group may move then, which a member leaving or joining within a tier never
+/// does in a resilient group.
+fn tier_changes(desired: &[Desired], facts: &Facts, changes: &Changes) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for d in desired {
+        if changes.conflicts.iter().any(|c| c.group() == d.group.name) {
+            continue;
+        }
+        let Some(to) = d.members.iter().map(|m| m.metric).min() else {
+            continue;
+        };
+        let installed = d.installed(&facts.routes, facts.objects());
+        let from = installed
+            .filter_map(|(ifindex, _)| d.uplinks.iter().find(|u| u.nexthop.ifindex == ifindex))
+            .map(|u| u.metric)
+            .min();
+        if let Some(from) = from.filter(|from| *from != to) {
+            notes.push(Note::new(
+                Level::Info,
+                format!(
+                    "{}: members of metric {to} take over from metric {from}; every flow of the group may move",
+                    d.group.name
+                ),
+            ));
         }
     }
     notes
@@ -513,5 +544,43 @@ mod tests {
             assume: true,
         };
         assert_eq!(ask.note(), None);
+    }
+
+    #[test]
+    fn a_tier_change_is_said_a_change_within_a_tier_is_not() {
+        let (mut cfg, d) = tracked(&[]);
+        cfg.metrics = [("wanc_6".to_string(), 2)].into_iter().collect();
+        let mut f = facts(cfg, d);
+        let said = |f: &Facts| {
+            notes_of(&plan(f, false))
+                .into_iter()
+                .filter(|(_, t)| t.contains("take over"))
+                .collect::<Vec<_>>()
+        };
+        // Nothing installed yet: no tier to change from.
+        assert_eq!(said(&f), []);
+        // The backup (wanc_6, eth3 = 6) carries the route; the primaries are back.
+        f.routes = vec![installed(
+            "2000::/3",
+            1024,
+            PROTOCOL,
+            vec![nh(6, Some("fe80::3"), 1)],
+        )];
+        assert_eq!(
+            said(&f),
+            [(
+                Level::Info,
+                "v6: members of metric 1 take over from metric 2; every flow of the group may move"
+                    .to_string()
+            )]
+        );
+        // One primary installed, the other joins: the same tier, nothing to say.
+        f.routes = vec![installed(
+            "2000::/3",
+            1024,
+            PROTOCOL,
+            vec![nh(2, Some("fe80::1"), 1)],
+        )];
+        assert_eq!(said(&f), []);
     }
 }

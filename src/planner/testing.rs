@@ -82,6 +82,7 @@ pub(crate) fn config(groups: Vec<Group>, weights: &[(&str, u16)]) -> Config {
             .map(|(i, w)| (i.to_string(), Weight::new(*w).unwrap()))
             .collect::<BTreeMap<_, _>>(),
         untracked: Vec::new(),
+        metrics: BTreeMap::new(),
     }
 }
 

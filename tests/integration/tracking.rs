@@ -1323,3 +1323,66 @@ fn tracking_an_uplink_back_with_a_new_address_is_probed_from_it() {
         Watch::log(&n.r)
     );
 }
+
+/// mwan3's member `metric` (`mwan3_set_policy`: the lowest metric among online members
+/// carries the traffic, higher ones are failover tiers): wan1 and wan2 of metric 1, wan3 of
+/// metric 2.
+#[test]
+fn tracking_a_backup_tier_carries_the_route_only_while_every_primary_is_dead() {
+    if !privileged() {
+        return;
+    }
+    let n = Nat66::new("tiers", 3, false);
+    n.r.set_config(&format!(
+        "{}config member\n\toption interface 'wan3_6'\n\toption metric '2'\n",
+        config(FAST)
+    ));
+    let watch = Watch::start_logging(&n.r);
+    within(Duration::from_secs(5), "the primaries the members", || {
+        members(&n.r) == ["wan1", "wan2"]
+    });
+    let status = status_text(&n);
+    assert!(
+        status.contains("wan3_6")
+            && status.contains("standby (metric 2): members of metric 1 are usable"),
+        "{status}"
+    );
+    let flows = 64;
+    let before = egress(&n.r, flows);
+    assert!(
+        before.iter().all(|d| d == "wan1" || d == "wan2"),
+        "{before:?}"
+    );
+    // One primary dies: the other carries on, its flows unmoved, the backup still stands by.
+    n.upstream(1, false);
+    within(Duration::from_secs(10), "wan1 leaves", || {
+        members(&n.r) == ["wan2"]
+    });
+    let after = egress(&n.r, flows);
+    for (f, (b, a)) in before.iter().zip(&after).enumerate() {
+        if b == "wan2" {
+            assert_eq!(a, "wan2", "flow {f} of the surviving primary moved");
+        }
+    }
+    // Both primaries dead: the backup alone, and the log says every flow may move.
+    n.upstream(2, false);
+    within(Duration::from_secs(10), "the backup alone", || {
+        members(&n.r) == ["wan3"]
+    });
+    within(Duration::from_secs(5), "the tier change in the log", || {
+        Watch::log(&n.r).contains(
+            "v6: members of metric 2 take over from metric 1; every flow of the group may move",
+        )
+    });
+    assert!(egress(&n.r, flows).iter().all(|d| d == "wan3"));
+    // One primary back (after its `up` rounds): the backup leaves at once.
+    n.upstream(1, true);
+    within(Duration::from_secs(10), "wan1 back, the backup out", || {
+        members(&n.r) == ["wan1"]
+    });
+    within(Duration::from_secs(5), "the way back in the log", || {
+        Watch::log(&n.r)
+            .contains("wan3_6 left v6: standby (metric 2): members of metric 1 are usable")
+    });
+    drop(watch);
+}
