@@ -19,7 +19,7 @@ cd "$repo"
 
 ALL_ARCHES="mipsel_24kc mips_24kc arm_cortex-a7_neon-vfpv4 aarch64_cortex-a53 x86_64"
 # The mipsel binary must fit here: 8 MB-flash routers are mostly mipsel (MT7621, MT7628).
-BUDGET=425984
+BUDGET=458752
 NIGHTLY=${NIGHTLY:-nightly}
 
 triple() {
@@ -104,10 +104,10 @@ size_check() {
 	[ -f "$bin" ] || dist mipsel_24kc >/dev/null
 	size=$(stat -c %s "$bin")
 	if [ "$size" -gt "$BUDGET" ]; then
-		echo "FAIL: $bin is $size bytes, over the budget of $BUDGET (416 KiB)" >&2
+		echo "FAIL: $bin is $size bytes, over the budget of $BUDGET (448 KiB)" >&2
 		return 1
 	fi
-	echo "ok: $bin is $size bytes, within the budget of $BUDGET (416 KiB): $((BUDGET - size)) to spare"
+	echo "ok: $bin is $size bytes, within the budget of $BUDGET (448 KiB): $((BUDGET - size)) to spare"
 }
 
 unit() {

@@ -39,6 +39,8 @@ pub struct Outcome {
     /// path's rules, which go with its table's route in `done`.
     pub details: Vec<String>,
     pub errors: Vec<String>,
+    /// The groups left alone or whose changes failed: nobody joined or left them.
+    pub failed: Vec<String>,
 }
 
 /// Why a conflict leaves its group alone, in one line.
@@ -71,6 +73,7 @@ pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
             .iter()
             .map(|c| conflict(c, links))
             .collect(),
+        failed: Vec::new(),
     };
     let mut failed: Vec<&str> = Vec::new();
     let mut refused: Vec<u32> = Vec::new();
@@ -143,6 +146,13 @@ pub fn apply(seam: &mut dyn Seam, changes: &Changes, links: &Links) -> Outcome {
             }
         }
     }
+    out.failed = changes
+        .conflicts
+        .iter()
+        .map(|c| c.group())
+        .chain(failed)
+        .map(str::to_string)
+        .collect();
     out
 }
 

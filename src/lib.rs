@@ -26,6 +26,7 @@ pub mod lock;
 pub mod log;
 pub mod mwan3;
 pub mod netlink;
+pub mod notify;
 pub mod planner;
 pub mod probe;
 pub mod reconcile;

@@ -16,9 +16,9 @@ use crate::cli::Options;
 use crate::error::Error;
 use crate::gather::{Gathered, gather};
 use crate::netlink::{Conntrack, Kernel};
-use crate::planner::{self, Changes, Hint, Level, Note, Plan, Resilience};
+use crate::planner::{self, Changes, Hint, Level, MemberEvent, Note, Plan, Resilience};
 use crate::route::{Family, Links, Object, Route, Rule, Sysctl};
-use crate::{apply, lock, sysctl};
+use crate::{apply, lock, notify, sysctl};
 
 /// Prints to stdout. A reader that went away (`status | head`) ends the output, not the run:
 /// `println!` would panic, which a router build turns into an abort.
@@ -102,7 +102,16 @@ pub fn reconcile(
             log_notes(&plan.notes);
         }
         saw(&plan);
-        match execute(&mut kernel, &plan.changes, &facts.links, opts.dry_run) {
+        let (done, failed) = execute(&mut kernel, &plan.changes, &facts.links, opts.dry_run);
+        let events = plan.events.iter().filter(|e| !failed.contains(&e.group));
+        let events: Vec<&MemberEvent> = events.collect();
+        match opts.dry_run {
+            true => events
+                .iter()
+                .for_each(|e| say(&format!("dry run: {}", notify::line(e)))),
+            false => notify::announce(&events),
+        }
+        match done {
             Err(Error::Apply(errors))
                 if !again && !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>
             {
@@ -184,13 +193,14 @@ impl apply::Seam for DryRun {
 }
 
 /// Carries out `changes` (or, in a dry run, says them) and reports: each change made is an
-/// info line, each failure part of the error.
+/// info line, each failure part of the error. Also the groups left alone or whose changes
+/// failed.
 pub fn execute(
     kernel: &mut Kernel,
     changes: &Changes,
     links: &Links,
     dry_run: bool,
-) -> Result<(), Error> {
+) -> (Result<(), Error>, Vec<String>) {
     let outcome = if dry_run {
         if changes.changes.is_empty() {
             say("nothing to change");
@@ -206,9 +216,9 @@ pub fn execute(
         outcome.details.iter().for_each(|line| debug!("{line}"));
         outcome
     };
-    if outcome.errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Apply(outcome.errors))
-    }
+    let result = match outcome.errors.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Apply(outcome.errors)),
+    };
+    (result, outcome.failed)
 }

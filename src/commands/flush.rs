@@ -25,4 +25,5 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         &links,
         opts.dry_run,
     )
+    .0
 }

@@ -191,6 +191,11 @@ pub fn run(opts: &Options) -> Result<(), Error> {
                 _ => warn!("{t}"),
             }
         }
+        let events: Vec<_> = transitions
+            .iter()
+            .filter_map(|t| planner::tracking_event(t, &tracker.device_of(&t.group, &t.interface)))
+            .collect();
+        crate::notify::announce(&events.iter().collect::<Vec<_>>());
         if ended {
             tracker.publish();
         }
@@ -287,6 +292,16 @@ impl Tracker {
             (false, true) => Followed::Dropped,
             (false, false) => Followed::Same,
         }
+    }
+
+    /// The device `interface` is probed through in `group` (empty if it is no longer).
+    fn device_of(&self, group: &str, interface: &str) -> String {
+        let uplinks = self.groups.iter().filter(|g| g.name == group);
+        let mut uplinks = uplinks.flat_map(|g| &g.uplinks);
+        uplinks
+            .find(|u| u.interface == interface)
+            .map(|u| u.device.clone())
+            .unwrap_or_default()
     }
 
     /// The next moment something is due: a round to start or to end.

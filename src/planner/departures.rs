@@ -15,6 +15,9 @@ pub struct Departure {
     /// ("via fe80::1 dev wan3").
     pub interface: String,
     pub reason: String,
+    /// The device of its leg, where it is known: its own in the dump, or the leg no
+    /// candidate explains that a down interface the event names is taken to own.
+    pub device: Option<u32>,
 }
 
 impl fmt::Display for Departure {
@@ -48,18 +51,7 @@ pub fn departures(
     let mut out: Vec<Departure> = Vec::new();
     for d in desired.iter().filter(|d| !d.unsupported) {
         let group = &d.group.name;
-        let mut leave = |interface: String, reason: String| {
-            if !out
-                .iter()
-                .any(|o| &o.group == group && o.interface == interface)
-            {
-                out.push(Departure {
-                    group: group.clone(),
-                    interface,
-                    reason,
-                });
-            }
-        };
+        let start = out.len();
         // A left-out candidate the hints name; one without a device in the dump (down) is
         // the likeliest owner of a nexthop of the group that no candidate's device explains.
         let mut unplaced = 0;
@@ -75,18 +67,36 @@ pub fn departures(
                 // The event's own interface: whatever the reason.
                 (Some(s), None) => {
                     unplaced += usize::from(s.device.is_none());
-                    leave(s.interface.clone(), s.reason.to_string())
+                    leave(
+                        &mut out,
+                        start,
+                        group,
+                        s.interface.clone(),
+                        s.reason.to_string(),
+                        s.device,
+                    )
                 }
                 // A member `watch` saw: what no hotplug event reports (the event's run names
                 // the rest, or the kernel still has the leg).
                 (Some(s), Some(_))
                     if matches!(s.reason, Reason::NoCarrier(_) | Reason::NoSuchDevice(_)) =>
                 {
-                    leave(s.interface.clone(), s.reason.to_string())
+                    leave(
+                        &mut out,
+                        start,
+                        group,
+                        s.interface.clone(),
+                        s.reason.to_string(),
+                        s.device,
+                    )
                 }
                 (None, Some(_)) => leave(
+                    &mut out,
+                    start,
+                    group,
                     hint.interface.clone(),
                     "no longer a candidate (gone from the dump, or the config changed)".into(),
+                    None,
                 ),
                 _ => {}
             }
@@ -96,16 +106,55 @@ pub fn departures(
                 continue;
             }
             match d.skipped.iter().find(|s| s.device == Some(ifindex)) {
-                Some(s) => leave(s.interface.clone(), s.reason.to_string()),
-                None if unplaced > 0 => unplaced -= 1,
+                Some(s) => leave(
+                    &mut out,
+                    start,
+                    group,
+                    s.interface.clone(),
+                    s.reason.to_string(),
+                    Some(ifindex),
+                ),
+                None if unplaced > 0 => {
+                    unplaced -= 1;
+                    // The leg of a down interface the event names (in the order they were
+                    // named, one leg each).
+                    let owner = out.iter_mut().skip(start).find(|o| o.device.is_none());
+                    if let Some(owner) = owner {
+                        owner.device = Some(ifindex);
+                    }
+                }
                 None => leave(
+                    &mut out,
+                    start,
+                    group,
                     links.leg(ifindex, gateway),
                     "no candidate that is up has this nexthop".into(),
+                    Some(ifindex),
                 ),
             }
         }
     }
     out
+}
+
+/// Adds `interface`'s departure from `group` to `out`, whose entries from `start` are that
+/// group's, unless it is there already.
+fn leave(
+    out: &mut Vec<Departure>,
+    start: usize,
+    group: &str,
+    interface: String,
+    reason: String,
+    device: Option<u32>,
+) {
+    if !out.iter().skip(start).any(|o| o.interface == interface) {
+        out.push(Departure {
+            group: group.to_string(),
+            interface,
+            reason,
+            device,
+        });
+    }
 }
 
 /// The hints a hotplug event gives: the interface an event takes down (ifdown, ifup-failed,

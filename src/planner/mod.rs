@@ -14,6 +14,7 @@
 mod changes;
 mod departures;
 mod desired;
+mod events;
 mod health;
 mod ids;
 mod member;
@@ -29,6 +30,7 @@ use std::collections::BTreeSet;
 pub use changes::{Change, Changes, Conflict, Installed, changes};
 pub use departures::{Departure, Hint, departures, event_hints};
 pub use desired::{Desired, desired, gateway};
+pub use events::{Action, MemberEvent, USABLE};
 pub use health::{FAIL_OPEN, HELD, Health};
 pub use ids::{OBJECT_ID_BASE, PROBE_GROUP_ID, PROBE_LEG_ID, group_ids};
 pub use member::{Member, Reason, Skip};
@@ -122,6 +124,9 @@ pub struct Plan<'f> {
     /// What the groups' health is (`health_notes`): `watch` keeps them as the next `said`.
     pub health: Vec<String>,
     pub notes: Vec<Note>,
+    /// Who joins and who leaves each group, for other packages (`notify`), once the changes
+    /// of its group are made.
+    pub events: Vec<MemberEvent>,
 }
 
 /// Where a group stands against the kernel.
@@ -187,11 +192,20 @@ pub fn plan(facts: &Facts, resilient: bool) -> Plan<'_> {
         &facts.links,
         &facts.hints,
     );
+    let conflicted = |group: &str| changes.conflicts.iter().any(|c| c.group() == group);
     notes.extend(
         departures
             .iter()
-            .filter(|d| !changes.conflicts.iter().any(|c| c.group() == d.group))
+            .filter(|d| !conflicted(&d.group))
             .map(|d| Note::new(Level::Info, d.to_string())),
+    );
+    let events = events::membership(
+        &desired,
+        &departures,
+        &facts.routes,
+        facts.objects(),
+        &facts.links,
+        &conflicted,
     );
     Plan {
         desired,
@@ -200,7 +214,13 @@ pub fn plan(facts: &Facts, resilient: bool) -> Plan<'_> {
         resilient,
         health,
         notes,
+        events,
     }
+}
+
+/// The event a changed tracking verdict gives other packages (none for a held uplink).
+pub fn tracking_event(t: &crate::track::Transition, device: &str) -> Option<MemberEvent> {
+    events::tracking(t, device)
 }
 
 /// What `flush` writes: the changes of a plan that wants nothing, from what is installed.

@@ -180,12 +180,18 @@ impl Router {
         fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
 
-    /// The fake ubus: answers exactly `call network.interface dump`, like the real one.
+    /// The fake ubus: answers exactly `call network.interface dump`, like the real one, and
+    /// takes `send ecmp-hotplug.member JSON` as ubusd does (each JSON a line of `ubus-sent`).
     pub fn ubus_prints_dump(&self) {
         let dump = self.path("dump.json");
         self.set_ubus(&format!(
-            "[ \"$*\" = 'call network.interface dump' ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\ncat '{}'",
-            dump.display()
+            "case \"$*\" in\n\
+             'call network.interface dump') cat '{}' ;;\n\
+             'send ecmp-hotplug.member '*) printf '%s\\n' \"$3\" >> '{}' ;;\n\
+             *) echo \"unexpected: $*\" >&2; exit 2 ;;\n\
+             esac",
+            dump.display(),
+            self.path("ubus-sent").display()
         ));
     }
 

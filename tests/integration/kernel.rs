@@ -2739,3 +2739,83 @@ fn resilient_a_device_that_goes_away_mid_run_is_planned_again_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(r.leg_devices("-6", "2000::/3"), ["wan1", "wan3"]);
 }
+
+/// Issue 18's events: `hotplug-call ecmp-hotplug` runs /etc/hotplug.d/ecmp-hotplug/* with
+/// ACTION, GROUP, INTERFACE, DEVICE, REASON (the stand-in runs each script as OpenWrt's
+/// hotplug-call does, `tests/support/hotplug-call`), and `ubus send ecmp-hotplug.member`
+/// carries the same; a script that hangs is stopped and said, and the route is as planned.
+#[test]
+fn member_events_reach_hotplug_d_and_ubus_and_a_hanging_script_holds_nothing_up() {
+    let r = test_router!("events", 2);
+    r.set_config(WEIGHTED);
+    r.hotplug_scripts(&[]);
+    let scripts = r.path("hotplug.d/ecmp-hotplug");
+    fs::create_dir_all(&scripts).unwrap();
+    let log = r.path("events.log");
+    fs::write(
+        scripts.join("10-log"),
+        format!(
+            "echo \"$ACTION|$GROUP|$INTERFACE|$DEVICE|$REASON|$HOTPLUG_TYPE\" >> '{}'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("{REPO}/tests/support/hotplug-call"),
+        r.path("bin/hotplug-call"),
+    )
+    .unwrap();
+    let lines = || fs::read_to_string(&log).unwrap_or_default();
+    r.set_dump(&v6_dump(&[true, true]));
+    let run = r.hotplug("ifup", "wan1_6", Some("wan1"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let usable = "up with a default route, and no word of it being offline";
+    assert_eq!(
+        lines(),
+        format!(
+            "join|v6|wan1_6|wan1|{usable}|ecmp-hotplug\njoin|v6|wan2_6|wan2|{usable}|ecmp-hotplug\n"
+        )
+    );
+    let sent = fs::read_to_string(r.path("ubus-sent")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(sent.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first,
+        serde_json::json!({"action": "join", "group": "v6", "interface": "wan1_6",
+                           "device": "wan1", "reason": usable})
+    );
+    // A run that changes nothing announces nothing.
+    assert_eq!(r.hotplug("ifupdate", "wan1_6", Some("wan1")).code, 0);
+    assert_eq!(lines().lines().count(), 2);
+    // wan2 goes down: it leaves, by the event's word.
+    r.set_dump(&v6_dump(&[true, false]));
+    assert_eq!(r.hotplug("ifdown", "wan2_6", None).code, 0);
+    assert_eq!(
+        lines().lines().last(),
+        Some("leave|v6|wan2_6|wan2|down|ecmp-hotplug")
+    );
+    // A script that never ends: the run ends within the bound, the route as planned.
+    fs::write(scripts.join("20-hang"), "sleep 600\n").unwrap();
+    r.set_dump(&v6_dump(&[true, true]));
+    let start = std::time::Instant::now();
+    let run = r.hotplug("ifup", "wan2_6", Some("wan2"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the run took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("hotplug-call for join v6 wan2_6: still running after 5 s, stopped"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(r.legs("-6", "2000::/3").len(), 2);
+    assert_eq!(
+        lines()
+            .lines()
+            .last()
+            .map(|l| l.starts_with("join|v6|wan2_6|")),
+        Some(true)
+    );
+}
