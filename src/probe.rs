@@ -174,8 +174,11 @@ impl Socket {
             };
             let (_, target, sent_at) = self.pending.swap_remove(at);
             if let Some(t) = self.targets.get_mut(target).filter(|t| Some(t.ip) == from) {
+                let rtt = now.duration_since(sent_at).as_micros() as u64;
+                // The average of the round's answers, as ping's `avg` (check_quality).
+                let before = u64::from(t.rtt_us.unwrap_or(0)) * u64::from(t.received);
                 t.received += 1;
-                t.rtt_us = Some(now.duration_since(sent_at).as_micros() as u32);
+                t.rtt_us = Some(((before + rtt) / u64::from(t.received)) as u32);
             }
         }
     }

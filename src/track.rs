@@ -41,8 +41,40 @@ pub struct Target {
     pub ip: IpAddr,
     pub sent: u32,
     pub received: u32,
-    /// The round trip of its last answer, in microseconds.
+    /// The average round trip of its answers in the round, in microseconds.
     pub rtt_us: Option<u32>,
+}
+
+impl Target {
+    /// Its loss in the round, in percent of the echoes sent, as ping prints it (rounded
+    /// down); 100 when nothing was sent.
+    pub fn loss(&self) -> u32 {
+        match self.sent {
+            0 => 100,
+            sent => sent.saturating_sub(self.received).saturating_mul(100) / sent,
+        }
+    }
+
+    /// Whether it counts toward `reliability`: any answer, or with `check_quality` mwan3track's
+    /// rule (`Quality`): `Some(false)` failed, `None` between the thresholds (neither).
+    pub fn passes(&self, quality: Option<&crate::config::Quality>) -> Option<bool> {
+        let Some(q) = quality else {
+            return Some(self.received > 0);
+        };
+        // mwan3track: no answer is loss 100 and latency 999999; its latency is ping's
+        // average in whole milliseconds.
+        let (loss, latency) = match self.rtt_us.filter(|_| self.received > 0) {
+            Some(us) => (self.loss(), us / 1000),
+            None => (100, 999_999),
+        };
+        if loss >= q.failure_loss || latency >= q.failure_latency {
+            Some(false)
+        } else if loss <= q.recovery_loss && latency <= q.recovery_latency {
+            Some(true)
+        } else {
+            None
+        }
+    }
 }
 
 /// The one rule of sessions: an uplink seen on (device, uptime) `now` is in another session
@@ -160,8 +192,10 @@ pub fn judge(
     records.retain(|r| {
         r.group != group || !r.online || round.iter().any(|p| p.interface == r.interface)
     });
+    let quality = track.quality.as_ref();
     let passed = |p: &Probed| {
-        p.targets.iter().filter(|t| t.received > 0).count() as u32 >= track.reliability
+        let up = p.targets.iter().filter(|t| t.passes(quality) == Some(true));
+        up.count() as u32 >= track.reliability
     };
     let everyone_failed = !round.iter().filter(|p| p.probed).any(passed);
     let mut out = Vec::new();
@@ -226,6 +260,24 @@ pub fn judge(
         }
     }
     out
+}
+
+/// Seconds until a group's next round, as mwan3track paces an interface: `failure_interval`
+/// while one of its uplinks is failing (online, its last round failed), `recovery_interval`
+/// while one is recovering (offline, its last round passed), `interval` otherwise; where
+/// uplinks of both kinds are, the shorter, since one round probes every uplink of the group.
+pub fn next_round(records: &[Record], group: &str, track: &Track) -> u32 {
+    let paced = records.iter().filter(|r| r.group == group).map(|r| {
+        match (r.online, r.fails > 0, r.passes > 0) {
+            (true, true, _) => track.failure_interval.unwrap_or(track.interval),
+            (false, _, true) => track.recovery_interval.unwrap_or(track.interval),
+            _ => u32::MAX,
+        }
+    });
+    match paced.min() {
+        Some(u32::MAX) | None => track.interval,
+        Some(wait) => wait,
+    }
 }
 
 /// What `watch` publishes for hotplug runs and `status`: its pid (a state whose `watch` is
@@ -433,5 +485,108 @@ mod tests {
             vec![probed("wan1", 9, &[1]), probed("wan2", 6, &[1])],
         );
         assert_eq!(state(&records, "wan2"), (true, 0, 1));
+    }
+
+    #[test]
+    fn with_check_quality_a_target_passes_on_mwan3track_s_loss_and_latency_rule() {
+        // mwan3track (check_quality 1): loss >= failure_loss or latency >= failure_latency
+        // is "down"; loss <= recovery_loss and latency <= recovery_latency "up"; otherwise
+        // "skipped", which counts toward neither. No answer: loss 100, latency 999999.
+        let q = crate::config::QUALITY; // 1000 ms / 500 ms, 40 % / 10 %
+        let t = |sent, received, ms: Option<u32>| Target {
+            ip: IpAddr::from([192, 0, 2, 1]),
+            sent,
+            received,
+            rtt_us: ms.map(|ms| ms * 1000),
+        };
+        let cases = [
+            ("all answered, fast", t(10, 10, Some(20)), Some(true)),
+            (
+                "10 % lost: at the recovery threshold",
+                t(10, 9, Some(20)),
+                Some(true),
+            ),
+            ("20 % lost: between", t(10, 8, Some(20)), None),
+            (
+                "40 % lost: at the failure threshold",
+                t(10, 6, Some(20)),
+                Some(false),
+            ),
+            (
+                "500 ms: at the recovery threshold",
+                t(10, 10, Some(500)),
+                Some(true),
+            ),
+            ("700 ms: between", t(10, 10, Some(700)), None),
+            (
+                "1000 ms: at the failure threshold",
+                t(10, 10, Some(1000)),
+                Some(false),
+            ),
+            ("nothing back", t(10, 0, None), Some(false)),
+            ("nothing sent", t(0, 0, None), Some(false)),
+            (
+                "1 of 3 lost: 33 %, rounded down as ping does",
+                t(3, 2, Some(20)),
+                None,
+            ),
+        ];
+        for (case, target, want) in cases {
+            assert_eq!(target.passes(Some(&q)), want, "{case}");
+        }
+        // Without check_quality any answer passes, however slow or lossy.
+        assert_eq!(t(10, 1, Some(5000)).passes(None), Some(true));
+        assert_eq!(t(10, 0, None).passes(None), Some(false));
+        // A round of two targets with reliability 1: one between the thresholds and one
+        // lost fail it; a quality group judges by the rule.
+        let mut track = Track { down: 1, ..TRACK };
+        track.quality = Some(q);
+        let mut records = Vec::new();
+        let mut lossy = probed("wan", 2, &[2, 0]);
+        lossy.targets[0] = t(10, 8, Some(20));
+        lossy.targets[1] = t(10, 0, None);
+        let healthy = probed("wanb", 3, &[2, 2]);
+        let out = judge(&mut records, "g", &track, vec![lossy, healthy], 1);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            (out[0].interface.as_str(), out[0].verdict),
+            ("wan", Verdict::Offline)
+        );
+    }
+
+    #[test]
+    fn rounds_are_paced_as_mwan3track_paces_an_interface() {
+        let track = Track {
+            interval: 5,
+            failure_interval: Some(1),
+            recovery_interval: Some(2),
+            ..TRACK
+        };
+        let r = |online, fails, passes| Record {
+            group: "g".into(),
+            interface: "wan".into(),
+            device: 2,
+            uptime: 1,
+            online,
+            fails,
+            passes,
+            last_round: 1,
+            targets: Vec::new(),
+        };
+        // (records, seconds to the next round)
+        let cases = [
+            (vec![], 5),
+            (vec![r(true, 0, 4)], 5),
+            (vec![r(true, 1, 0)], 1),
+            (vec![r(false, 0, 1)], 2),
+            (vec![r(false, 3, 0)], 5),
+            (vec![r(true, 0, 4), r(false, 0, 1)], 2),
+            (vec![r(true, 2, 0), r(false, 0, 1)], 1),
+        ];
+        for (records, want) in cases {
+            assert_eq!(next_round(&records, "g", &track), want, "{records:?}");
+        }
+        // Unset, both are the interval.
+        assert_eq!(next_round(&[r(true, 1, 0)], "g", &TRACK), TRACK.interval);
     }
 }

@@ -222,6 +222,8 @@ struct Group {
     next: Instant,
     /// The round in flight, and when it ends at the latest.
     round: Option<(Round, Instant)>,
+    /// When the last round started.
+    started: Instant,
 }
 
 /// What following a reconcile did to the records.
@@ -254,6 +256,7 @@ impl Tracker {
                     uplinks: Vec::new(),
                     next: now,
                     round: None,
+                    started: now,
                 },
             };
             let new = uplinks
@@ -353,6 +356,9 @@ impl Tracker {
                             probed,
                             at,
                         ));
+                        // Paced by what the round found (`failure_interval`, …), from its start.
+                        let wait = track::next_round(&self.records, &g.name, &g.track);
+                        g.next = g.started + Duration::from_secs(u64::from(wait));
                         ended = true;
                     }
                 }
@@ -366,6 +372,7 @@ impl Tracker {
                 let interval = Duration::from_secs(u64::from(g.track.interval));
                 let timeout = Duration::from_secs(u64::from(g.track.timeout));
                 g.round = Some((round, now + timeout));
+                g.started = now;
                 g.next = now + interval;
             }
         }

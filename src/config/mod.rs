@@ -132,7 +132,34 @@ pub struct Track {
     pub down: u32,
     /// … and passed rounds in a row that make it online again.
     pub up: u32,
+    /// mwan3track's `check_quality`: a target passes on its loss and latency (`Quality`),
+    /// not on any answer.
+    pub quality: Option<Quality>,
+    /// Seconds between rounds while a member is failing (online, its last round failed);
+    /// `interval` by default.
+    pub failure_interval: Option<u32>,
+    /// … and while one is recovering (offline, its last round passed).
+    pub recovery_interval: Option<u32>,
 }
+
+/// mwan3track's link quality thresholds, with its defaults: a target whose loss (% of the
+/// round's echoes) or average latency (ms) reaches a failure threshold fails; one at or under
+/// both recovery thresholds passes; one between them counts for neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quality {
+    pub failure_latency: u32,
+    pub recovery_latency: u32,
+    pub failure_loss: u32,
+    pub recovery_loss: u32,
+}
+
+/// mwan3track's defaults (`config_get failure_latency … 1000` and so on).
+pub const QUALITY: Quality = Quality {
+    failure_latency: 1000,
+    recovery_latency: 500,
+    failure_loss: 40,
+    recovery_loss: 10,
+};
 
 /// Tracking's defaults (docs/design.md, "Tracking", has the arithmetic): a round every 5 s of two
 /// echoes to each target; 3 failed rounds take a member out (in at most 17 s), 3 passed
@@ -147,6 +174,9 @@ pub const TRACK: Track = Track {
     interval: 5,
     down: 3,
     up: 3,
+    quality: None,
+    failure_interval: None,
+    recovery_interval: None,
 };
 
 impl Group {
@@ -563,6 +593,53 @@ mod tests {
             )
         );
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn link_quality_and_pacing_have_mwan3track_s_names_and_defaults() {
+        let group = "config group g\n option target 2000::/3\n list track_ip 2001:db8::1\n";
+        let track = |extra: &str| {
+            parse(&format!("{group}{extra}")).unwrap().0.groups[0]
+                .track
+                .clone()
+                .unwrap()
+        };
+        let plain = track("");
+        assert_eq!(
+            (
+                plain.quality,
+                plain.failure_interval,
+                plain.recovery_interval
+            ),
+            (None, None, None)
+        );
+        // check_quality alone: mwan3track's thresholds (1000 ms, 500 ms, 40 %, 10 %).
+        assert_eq!(track(" option check_quality 1\n").quality, Some(QUALITY));
+        let tuned = track(
+            " option check_quality 1\n option failure_latency 300\n option recovery_latency 150\n option failure_loss 20\n option recovery_loss 5\n option failure_interval 1\n option recovery_interval 2\n",
+        );
+        assert_eq!(
+            tuned.quality,
+            Some(Quality {
+                failure_latency: 300,
+                recovery_latency: 150,
+                failure_loss: 20,
+                recovery_loss: 5
+            })
+        );
+        assert_eq!(
+            (tuned.failure_interval, tuned.recovery_interval),
+            (Some(1), Some(2))
+        );
+        // Thresholds without check_quality are kept out of judging, as in mwan3track.
+        assert_eq!(track(" option failure_loss 20\n").quality, None);
+        let e = parse(&format!("{group} option failure_loss 101\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(":4: failure_loss '101' is not a number from 0 to 100"),
+            "{e}"
+        );
     }
 
     #[test]

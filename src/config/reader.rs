@@ -150,6 +150,8 @@ impl Reader<'_> {
         let mut ips = Vec::new();
         let mut reliability = None;
         let mut flush_conntrack = true;
+        let mut check_quality = false;
+        let mut quality = super::QUALITY;
         let whose = format!("group '{name}'");
         self.options(section, &whose, |opt| {
             match opt.name.as_str() {
@@ -173,6 +175,15 @@ impl Reader<'_> {
                 "interval" => track.interval = self.count(opt, 1, 3600)?,
                 "down" => track.down = self.count(opt, 1, 100)?,
                 "up" => track.up = self.count(opt, 1, 100)?,
+                "failure_interval" => track.failure_interval = Some(self.count(opt, 1, 3600)?),
+                "recovery_interval" => track.recovery_interval = Some(self.count(opt, 1, 3600)?),
+                "check_quality" => {
+                    check_quality = self.boolean(opt.line, &opt.name, self.single(opt)?)?
+                }
+                "failure_latency" => quality.failure_latency = self.count(opt, 1, 60_000)?,
+                "recovery_latency" => quality.recovery_latency = self.count(opt, 1, 60_000)?,
+                "failure_loss" => quality.failure_loss = self.count(opt, 0, 100)?,
+                "recovery_loss" => quality.recovery_loss = self.count(opt, 0, 100)?,
                 "flush_conntrack" => {
                     flush_conntrack = self.boolean(opt.line, &opt.name, self.single(opt)?)?
                 }
@@ -261,6 +272,7 @@ impl Reader<'_> {
             }
             track.reliability = r;
         }
+        track.quality = check_quality.then_some(quality);
         if track.timeout > track.interval {
             self.fail(self.error(
                 section.line,

@@ -1386,3 +1386,33 @@ fn tracking_a_backup_tier_carries_the_route_only_while_every_primary_is_dead() {
     });
     drop(watch);
 }
+
+/// mwan3track's `check_quality`: wan2's ISP drops exactly every second echo request (nft
+/// `numgen inc mod 2`), so each of its rounds loses 50 % of 4 echoes: at or over
+/// `failure_loss` (40 %) it fails although every target answers; at 0 % (under
+/// `recovery_loss`, 10 %) it passes again.
+#[test]
+fn tracking_with_check_quality_a_lossy_uplink_leaves_and_returns_when_its_loss_falls() {
+    let timers = format!("{FAST}\toption count '4'\n\toption check_quality '1'\n");
+    let Some(n) = nat66("quality", 3, false, &timers) else {
+        return;
+    };
+    let _watch = watching(&n);
+    nft_in(
+        &n.isps[1],
+        &format!(
+            "table ip6 lossy {{ chain c {{ type filter hook forward priority -10\nip6 daddr {SERVER} icmpv6 type echo-request numgen inc mod 2 == 0 drop\n}}\n}}\n"
+        ),
+    );
+    within(Duration::from_secs(10), "lossy wan2 leaves", || {
+        members(&n.r) == ["wan1", "wan3"]
+    });
+    let status = status_text(&n);
+    assert!(status.contains("wan2_6"), "{status}");
+    nft_in(&n.isps[1], "delete table ip6 lossy");
+    within(
+        Duration::from_secs(10),
+        "wan2 back once its loss falls",
+        || members(&n.r) == ["wan1", "wan2", "wan3"],
+    );
+}
