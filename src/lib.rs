@@ -18,6 +18,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dns;
 pub mod dump;
 pub mod error;
 pub mod event;

@@ -1,4 +1,6 @@
-//! Probe sockets: ICMP and ICMPv6 echoes through one uplink each, for tracking.
+//! Probe sockets through one uplink each, for tracking: ICMP and ICMPv6 echoes (`ping`),
+//! DNS queries over UDP (`dns`), TCP connects (`tcp`, a SYN-ACK or a RST is an answer; the
+//! socket is then closed with a RST, so the target keeps no connection).
 //!
 //! A probe's socket is bound to its uplink's device and source address, which the rules of
 //! its uplink path send to a table holding only that uplink's default route
@@ -10,10 +12,12 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage, sockopt,
 };
 
+use crate::config::Method;
 pub use crate::planner::Uplink;
 use crate::track::{Probed, Target};
 
@@ -29,7 +33,11 @@ pub struct Round {
 }
 
 struct Socket {
+    method: Method,
+    /// `ping`, `dns`: the uplink's one socket.
     fd: Option<OwnedFd>,
+    /// `tcp`: a connect in flight per probe: (socket, target index, sent at).
+    connects: Vec<(OwnedFd, usize, Instant)>,
     /// Not probed this round: no usable address of its own (`track::Probed::probed`).
     unprobed: bool,
     uplink: Uplink,
@@ -45,6 +53,7 @@ impl Round {
     /// as a dead one would, and the error is returned for the log.
     pub fn start(
         uplinks: &[Uplink],
+        method: &Method,
         targets: &[IpAddr],
         count: u32,
         seq: &mut u16,
@@ -54,7 +63,9 @@ impl Round {
         let mut sockets = Vec::new();
         for uplink in uplinks {
             let mut s = Socket {
+                method: method.clone(),
                 fd: None,
+                connects: Vec::new(),
                 unprobed: false,
                 uplink: uplink.clone(),
                 targets: targets
@@ -77,12 +88,14 @@ impl Round {
         (Round { sockets, ident }, errors)
     }
 
-    /// The sockets to wait on.
-    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.sockets
-            .iter()
-            .filter_map(|s| s.fd.as_ref().map(|fd| fd.as_fd()))
-            .collect()
+    /// The sockets to wait on, and for what: answers to read, or connects to complete.
+    pub fn fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        let mut fds = Vec::new();
+        for s in &self.sockets {
+            fds.extend(s.fd.as_ref().map(|fd| (fd.as_fd(), PollFlags::POLLIN)));
+            fds.extend(s.connects.iter().map(|c| (c.0.as_fd(), PollFlags::POLLOUT)));
+        }
+        fds
     }
 
     /// Reads every answer that has arrived.
@@ -93,9 +106,11 @@ impl Round {
         }
     }
 
-    /// Whether every echo has been answered (the round need not wait for its timeout).
+    /// Whether every probe has been answered (the round need not wait for its timeout).
     pub fn answered(&self) -> bool {
-        self.sockets.iter().all(|s| s.pending.is_empty())
+        self.sockets
+            .iter()
+            .all(|s| s.pending.is_empty() && s.connects.is_empty())
     }
 
     /// What each uplink's probes got.
@@ -126,27 +141,23 @@ impl Socket {
             self.unprobed = true;
             return Ok(());
         };
-        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-        let fd = socket::socket(family, SockType::Raw, flags, protocol)?;
-        socket::setsockopt(
-            &fd,
-            sockopt::BindToDevice,
-            &std::ffi::OsString::from(&self.uplink.device),
-        )?;
-        match socket::bind(fd.as_raw_fd(), &address(source)) {
-            // Tentative (duplicate address detection runs for about a second): not yet.
-            Err(nix::errno::Errno::EADDRNOTAVAIL) => {
-                self.unprobed = true;
-                return Ok(());
-            }
-            r => r?,
-        }
+        let (kind, protocol) = match &self.method {
+            Method::Ping => (SockType::Raw, Some(protocol)),
+            Method::Dns { .. } => (SockType::Datagram, None),
+            Method::Tcp { .. } => return self.connect(family, source, count),
+        };
+        let Some(fd) = self.bound(family, kind, protocol, source)? else {
+            return Ok(());
+        };
         let fd = self.fd.insert(fd);
         for k in 0..count {
             for (i, t) in self.targets.iter_mut().enumerate() {
                 *seq = seq.wrapping_add(1);
-                let packet = echo(v6, ident, *seq, k);
-                let to = address(t.ip);
+                let (packet, port) = match &self.method {
+                    Method::Dns { port, name } => (crate::dns::query(*seq, name), *port),
+                    _ => (echo(v6, ident, *seq, k), 0),
+                };
+                let to = SockaddrStorage::from(std::net::SocketAddr::new(t.ip, port));
                 let sent = socket::sendto(fd.as_raw_fd(), &packet, &to, MsgFlags::empty());
                 t.sent += 1;
                 sent?;
@@ -156,12 +167,81 @@ impl Socket {
         Ok(())
     }
 
+    /// A socket bound to the uplink's device and its own `source`; `None` while the address
+    /// is tentative (duplicate address detection runs for about a second): not probed yet.
+    fn bound(
+        &mut self,
+        family: AddressFamily,
+        kind: SockType,
+        protocol: Option<SockProtocol>,
+        source: IpAddr,
+    ) -> nix::Result<Option<OwnedFd>> {
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        let fd = socket::socket(family, kind, flags, protocol)?;
+        socket::setsockopt(
+            &fd,
+            sockopt::BindToDevice,
+            &std::ffi::OsString::from(&self.uplink.device),
+        )?;
+        match socket::bind(fd.as_raw_fd(), &address(source)) {
+            Err(nix::errno::Errno::EADDRNOTAVAIL) => {
+                self.unprobed = true;
+                Ok(None)
+            }
+            r => r.map(|()| Some(fd)),
+        }
+    }
+
+    /// `tcp`: `count` connects to each target's port, one socket each. One refused at once
+    /// (the kernel had the RST already, or no route) counts as sent.
+    fn connect(&mut self, family: AddressFamily, source: IpAddr, count: u32) -> nix::Result<()> {
+        let Method::Tcp { port } = self.method else {
+            return Ok(());
+        };
+        for _ in 0..count {
+            for i in 0..self.targets.len() {
+                let Some(fd) = self.bound(family, SockType::Stream, None, source)? else {
+                    return Ok(());
+                };
+                // Closed with a RST, not a FIN: the target keeps nothing of the probe.
+                socket::setsockopt(
+                    &fd,
+                    sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                )?;
+                let Some(t) = self.targets.get_mut(i) else {
+                    continue;
+                };
+                t.sent += 1;
+                let to = SockaddrStorage::from(std::net::SocketAddr::new(t.ip, port));
+                match socket::connect(fd.as_raw_fd(), &to) {
+                    Err(nix::errno::Errno::EINPROGRESS) => {
+                        self.connects.push((fd, i, Instant::now()))
+                    }
+                    Ok(()) | Err(nix::errno::Errno::ECONNREFUSED) => t.received += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn receive(&mut self, ident: u16, now: Instant) {
+        if matches!(self.method, Method::Tcp { .. }) {
+            return self.completed(now);
+        }
         let Some(fd) = &self.fd else { return };
         let mut buf = [0u8; 512];
         while let Ok((len, from)) = socket::recvfrom::<SockaddrStorage>(fd.as_raw_fd(), &mut buf) {
             let packet = buf.get(..len).unwrap_or_default();
-            let Some(seq) = echo_reply(packet, ident) else {
+            let seq = match self.method {
+                Method::Dns { .. } => crate::dns::response_id(packet),
+                _ => echo_reply(packet, ident),
+            };
+            let Some(seq) = seq else {
                 continue;
             };
             let from: Option<IpAddr> = from.and_then(|a| {
@@ -181,6 +261,45 @@ impl Socket {
                 t.rtt_us = Some(((before + rtt) / u64::from(t.received)) as u32);
             }
         }
+    }
+}
+
+impl Socket {
+    /// `tcp`: the connects that completed: established (a SYN-ACK) or refused (a RST) is an
+    /// answer; any other error (unreachable) is none.
+    fn completed(&mut self, now: Instant) {
+        let mut fds: Vec<PollFd> = self
+            .connects
+            .iter()
+            .map(|c| PollFd::new(c.0.as_fd(), PollFlags::POLLOUT))
+            .collect();
+        if nix::poll::poll(&mut fds, PollTimeout::ZERO).is_err() {
+            return;
+        }
+        let done: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut done = done.into_iter();
+        let targets = &mut self.targets;
+        self.connects.retain(|(fd, i, sent_at)| {
+            if done.next() != Some(true) {
+                return true;
+            }
+            let answered = match socket::getsockopt(fd, sockopt::SocketError) {
+                Ok(0) => true,
+                Ok(e) => e == nix::libc::ECONNREFUSED,
+                Err(_) => false,
+            };
+            if let Some(t) = targets.get_mut(*i).filter(|_| answered) {
+                let rtt = now.duration_since(*sent_at).as_micros() as u64;
+                let before = u64::from(t.rtt_us.unwrap_or(0)) * u64::from(t.received);
+                t.received += 1;
+                t.rtt_us = Some(((before + rtt) / u64::from(t.received)) as u32);
+            }
+            false
+        });
     }
 }
 

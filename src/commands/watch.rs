@@ -145,9 +145,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         };
         {
             let probe_fds = tracker.fds();
-            let mut fds: Vec<PollFd> = std::iter::once(monitor.as_fd())
+            let mut fds: Vec<PollFd> = std::iter::once((monitor.as_fd(), PollFlags::POLLIN))
                 .chain(probe_fds)
-                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .map(|(fd, flags)| PollFd::new(fd, flags))
                 .collect();
             match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -320,7 +320,7 @@ impl Tracker {
             .min()
     }
 
-    fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    fn fds(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, PollFlags)> {
         let rounds = self.groups.iter().filter_map(|g| g.round.as_ref());
         rounds.flat_map(|(r, _)| r.fds()).collect()
     }
@@ -364,8 +364,13 @@ impl Tracker {
                 }
             }
             if g.round.is_none() && g.next <= now && !g.uplinks.is_empty() {
-                let (round, errors) =
-                    Round::start(&g.uplinks, &g.track.ips, g.track.count, &mut self.seq);
+                let (round, errors) = Round::start(
+                    &g.uplinks,
+                    &g.track.method,
+                    &g.track.ips,
+                    g.track.count,
+                    &mut self.seq,
+                );
                 for e in errors {
                     warn!("{}: {e}", g.name);
                 }

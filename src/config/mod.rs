@@ -118,8 +118,10 @@ pub struct Group {
 /// How a group's members are probed: mwan3track's options and meanings (docs/design.md, "Tracking").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Track {
-    /// Echo targets, of the group's family.
+    /// Probe targets, of the group's family.
     pub ips: Vec<std::net::IpAddr>,
+    /// How each target is probed (mwan3track's `track_method`).
+    pub method: Method,
     /// How many targets must answer for a round to pass.
     pub reliability: u32,
     /// Echoes per target per round; one answer is enough for the target.
@@ -141,6 +143,32 @@ pub struct Track {
     /// … and while one is recovering (offline, its last round passed).
     pub recovery_interval: Option<u32>,
 }
+
+/// How a target is probed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// ICMP / ICMPv6 echo.
+    Ping,
+    /// A DNS query to the target's `port` (53) for `name`: any answer to it passes, whatever
+    /// its code. Works where ICMP is filtered and a resolver is the target.
+    Dns { port: u16, name: String },
+    /// A TCP connect to the target's `port` (443): a SYN-ACK or a RST passes.
+    Tcp { port: u16 },
+}
+
+impl Method {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Ping => "ping",
+            Method::Dns { .. } => "dns",
+            Method::Tcp { .. } => "tcp",
+        }
+    }
+}
+
+/// The name a `dns` probe asks for unless `track_name` says: the root's name servers, which
+/// every resolver has (it primes itself with them).
+pub const DNS_NAME: &str = ".";
 
 /// mwan3track's link quality thresholds, with its defaults: a target whose loss (% of the
 /// round's echoes) or average latency (ms) reaches a failure threshold fails; one at or under
@@ -168,6 +196,7 @@ pub const QUALITY: Quality = Quality {
 /// per 12 days of rounds.
 pub const TRACK: Track = Track {
     ips: Vec::new(),
+    method: Method::Ping,
     reliability: 1,
     count: 2,
     timeout: 2,
@@ -238,6 +267,10 @@ impl Config {
                     "2606:4700:4700::1111".parse().expect("an address"),
                     "2001:4860:4860::8888".parse().expect("an address"),
                 ],
+                method: Method::Dns {
+                    port: 53,
+                    name: DNS_NAME.into(),
+                },
                 ..TRACK
             }),
             flush_conntrack: true,
@@ -408,7 +441,15 @@ mod tests {
             ),
             (
                 "config group g\n option target 2000::/3\n option track_method httping\n",
-                ":3: track_method 'httping' is not ping",
+                ":3: track_method 'httping' is not ping, dns or tcp",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option track_name 'a b'\n",
+                ":3: track_name 'a b' is not a DNS name",
+            ),
+            (
+                "config group g\n option target 2000::/3\n option track_port 0\n",
+                ":3: track_port '0' is not a number from 1 to 65535",
             ),
             (
                 "config group g\n option target 2000::/3\n option interval 0\n",
@@ -630,6 +671,25 @@ mod tests {
         assert_eq!(
             (tuned.failure_interval, tuned.recovery_interval),
             (Some(1), Some(2))
+        );
+        assert_eq!(plain.method, Method::Ping);
+        assert_eq!(
+            track(" option track_method dns\n").method,
+            Method::Dns {
+                port: 53,
+                name: ".".into()
+            }
+        );
+        assert_eq!(
+            track(" option track_method dns\n option track_name example.org\n option track_port 5353\n").method,
+            Method::Dns {
+                port: 5353,
+                name: "example.org".into()
+            }
+        );
+        assert_eq!(
+            track(" option track_method tcp\n").method,
+            Method::Tcp { port: 443 }
         );
         // Thresholds without check_quality are kept out of judging, as in mwan3track.
         assert_eq!(track(" option failure_loss 20\n").quality, None);

@@ -151,6 +151,9 @@ impl Reader<'_> {
         let mut reliability = None;
         let mut flush_conntrack = true;
         let mut check_quality = false;
+        let mut method = "ping";
+        let mut port = None;
+        let mut dns_name = None;
         let mut quality = super::QUALITY;
         let whose = format!("group '{name}'");
         self.options(section, &whose, |opt| {
@@ -165,10 +168,29 @@ impl Reader<'_> {
                         ips.push((ip, opt.line));
                     }
                 }
-                "track_method" => match self.single(opt)? {
-                    "ping" => {}
-                    v => return Err(self.invalid(opt.line, "track_method", v, "ping")),
-                },
+                "track_method" => {
+                    method = match self.single(opt)? {
+                        "ping" => "ping",
+                        "dns" => "dns",
+                        "tcp" => "tcp",
+                        v => {
+                            return Err(self.invalid(
+                                opt.line,
+                                "track_method",
+                                v,
+                                "ping, dns or tcp",
+                            ));
+                        }
+                    }
+                }
+                "track_port" => port = Some(self.count(opt, 1, 65535)? as u16),
+                "track_name" => {
+                    let v = self.single(opt)?;
+                    if !crate::dns::name_ok(v) {
+                        return Err(self.invalid(opt.line, "track_name", v, "a DNS name"));
+                    }
+                    dns_name = Some(v.to_string());
+                }
                 "reliability" => reliability = Some((self.count(opt, 1, 100)?, opt.line)),
                 "count" => track.count = self.count(opt, 1, 100)?,
                 "timeout" => track.timeout = self.count(opt, 1, 60)?,
@@ -273,6 +295,16 @@ impl Reader<'_> {
             track.reliability = r;
         }
         track.quality = check_quality.then_some(quality);
+        track.method = match method {
+            "dns" => super::Method::Dns {
+                port: port.unwrap_or(53),
+                name: dns_name.unwrap_or_else(|| super::DNS_NAME.into()),
+            },
+            "tcp" => super::Method::Tcp {
+                port: port.unwrap_or(443),
+            },
+            _ => super::Method::Ping,
+        };
         if track.timeout > track.interval {
             self.fail(self.error(
                 section.line,

@@ -1416,3 +1416,72 @@ fn tracking_with_check_quality_a_lossy_uplink_leaves_and_returns_when_its_loss_f
         || members(&n.r) == ["wan1", "wan2", "wan3"],
     );
 }
+
+/// A resolver stand-in on the server, port 53: any query gets a REFUSED answer with its id
+/// (a `dns` probe passes on any answer).
+fn resolver(n: &Nat66) -> Killed {
+    let script = format!(
+        "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ns.bind(('{SERVER}', 53))\nwhile True:\n    d, a = s.recvfrom(512)\n    if len(d) >= 12:\n        s.sendto(d[:2] + bytes([d[2] | 0x80, 0x05]) + d[4:], a)\n"
+    );
+    let server = Killed(
+        Nat66::in_ns(&n.srv, &["python3", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
+    within(
+        Duration::from_secs(20),
+        "the resolver listens on 53",
+        || {
+            let out = Nat66::in_ns(&n.srv, &["ss", "-Hulnp"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).contains(":53 ")
+        },
+    );
+    server
+}
+
+/// ICMP to the server dropped at wan2's ISP (as when a target stops answering echoes):
+/// `ping` takes wan2 out; `tcp` (a RST from the server's closed port 443 is an answer) and
+/// `dns` keep it, and still take it out when its upstream dies.
+#[test]
+fn tracking_dns_and_tcp_probes_keep_an_uplink_whose_icmp_is_filtered() {
+    let Some(n) = nat66("methods", 3, false, FAST) else {
+        return;
+    };
+    let _resolver = resolver(&n);
+    nft_in(
+        &n.isps[1],
+        &format!(
+            "table ip6 noicmp {{ chain c {{ type filter hook forward priority -20\nip6 daddr {SERVER} icmpv6 type echo-request drop\n}}\n}}\n"
+        ),
+    );
+    let all = ["wan1", "wan2", "wan3"];
+    {
+        let _watch = Watch::start_logging(&n.r);
+        within(Duration::from_secs(10), "ping takes wan2 out", || {
+            members(&n.r) == ["wan1", "wan3"]
+        });
+    }
+    for method in ["tcp", "dns"] {
+        n.r.set_config(&config(&format!(
+            "{FAST}\toption track_method '{method}'\n"
+        )));
+        let _watch = Watch::start_logging(&n.r);
+        within(
+            Duration::from_secs(10),
+            &format!("{method}: wan2 in"),
+            || members(&n.r) == all,
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(4) {
+            assert_eq!(members(&n.r), all, "{method}: {}", Watch::log(&n.r));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        n.upstream(2, false);
+        within(
+            Duration::from_secs(10),
+            &format!("{method}: dead wan2 out"),
+            || members(&n.r) == ["wan1", "wan3"],
+        );
+        n.upstream(2, true);
+    }
+}
