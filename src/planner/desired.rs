@@ -355,6 +355,20 @@ pub fn gateway(iface: &Interface, family: Family) -> Result<Option<IpAddr>, Reas
 }
 
 impl Desired<'_> {
+    /// Each member's share of the group's flows, in whole percent: its weight over the
+    /// weights of its tier (the members in the route), as the kernel hashes them.
+    pub fn shares(&self) -> Vec<u32> {
+        let total: u32 = self
+            .members
+            .iter()
+            .map(|m| u32::from(m.nexthop.weight.get()))
+            .sum();
+        self.members
+            .iter()
+            .map(|m| u32::from(m.nexthop.weight.get()) * 100 / total.max(1))
+            .collect()
+    }
+
     /// Every device of the group's candidates (members, those left out that have one, and
     /// the configured devices of those that are down):
     /// where a default route appearing, changing or going away may change the group.
@@ -758,5 +772,28 @@ mod tests {
             .map(|m| m.interface.as_str())
             .collect();
         assert_eq!(got, ["wanc_6"]);
+    }
+
+    #[test]
+    fn a_member_s_share_is_its_weight_over_its_tier_s() {
+        let cfg = config(
+            vec![group("v6", "2000::/3", &["dhcpv6"], &[])],
+            &[("wanb_6", 3)],
+        );
+        let d = dump(
+            &[
+                v6_iface("wan6", "eth1", "fe80::1"),
+                v6_iface("wanb_6", "eth2", "fe80::2"),
+            ]
+            .join(","),
+        );
+        let planned = desired(&d, &cfg, &links(), true);
+        // 1 and 3 of 4: 25 % and 75 % (whole percent, rounded down).
+        assert_eq!(planned[0].shares(), [25, 75]);
+        let cfg = config(vec![group("v6", "2000::/3", &["x"], &[])], &[]);
+        assert_eq!(
+            desired(&d, &cfg, &links(), true)[0].shares(),
+            Vec::<u32>::new()
+        );
     }
 }

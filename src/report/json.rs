@@ -11,8 +11,9 @@ use crate::track::Target;
 /// `ifindex` (was `device`), `device` (a name) and `seconds_ago`, and made `state` a
 /// token (`in_sync`, `out_of_sync`, `conflict`); 5 renamed `probe_paths` to
 /// `uplink_paths` (every uplink has one now) and its `rule` to `rules`, and gave
-/// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null).
-pub const VERSION: u32 = 5;
+/// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null); 6 gave desired
+/// legs `metric`, `share_percent` and `uptime`.
+pub const VERSION: u32 = 6;
 
 #[derive(Serialize)]
 pub struct Report<'a> {
@@ -71,6 +72,13 @@ struct Leg<'a> {
     gateway: Option<String>,
     weight: u16,
     flags: &'static [&'static str],
+    /// Desired legs: the member's tier, share of the group, netifd's uptime (version 6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    share_percent: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -130,6 +138,9 @@ fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
             gateway: l.nexthop.gateway.map(|g| g.to_string()),
             weight: l.nexthop.weight.get(),
             flags: flag_names(l.flags),
+            metric: l.standing.map(|s| s.metric),
+            share_percent: l.standing.map(|s| s.share),
+            uptime: l.standing.and_then(|s| s.uptime),
         })
         .collect()
 }

@@ -40,6 +40,19 @@ pub struct Leg {
     pub nexthop: Nexthop,
     /// The kernel's `RTNH_F_DEAD` / `RTNH_F_LINKDOWN` on an installed leg.
     pub flags: u8,
+    /// A desired leg's member: its tier, share and session.
+    pub standing: Option<Standing>,
+}
+
+/// Where a member stands in its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// Its `metric`: its tier.
+    pub metric: u16,
+    /// Its share of the group's flows, in percent (`Desired::shares`).
+    pub share: u32,
+    /// Seconds netifd has had its session up, where the dump says.
+    pub uptime: Option<u64>,
 }
 
 /// What `ip route` shows for a leg's flags.
@@ -186,6 +199,7 @@ fn installed_legs(route: &Route, links: &Links, d: &Desired) -> Vec<Leg> {
             device: links.device(nh.ifindex),
             nexthop: *nh,
             flags: route.flags_of(nh.ifindex, nh.gateway),
+            standing: None,
         })
         .collect()
 }
@@ -210,11 +224,17 @@ impl Report {
                     desired: d
                         .members
                         .iter()
-                        .map(|m| Leg {
+                        .zip(d.shares())
+                        .map(|(m, share)| Leg {
                             interface: Some(m.interface.clone()),
                             device: m.device.clone(),
                             nexthop: m.nexthop,
                             flags: 0,
+                            standing: Some(Standing {
+                                metric: m.metric,
+                                share,
+                                uptime: m.uptime,
+                            }),
                         })
                         .collect(),
                     installed: at_key.map(|r| Installed {
@@ -415,6 +435,11 @@ mod tests {
                 device: "eth1".into(),
                 nexthop: nh(),
                 flags: 0,
+                standing: Some(Standing {
+                    metric: 1,
+                    share: 100,
+                    uptime: Some(11_520),
+                }),
             }],
             installed: Some(Installed {
                 protocol: 4,
@@ -427,6 +452,7 @@ mod tests {
                         ..nh()
                     },
                     flags: RTNH_F_DEAD | RTNH_F_LINKDOWN,
+                    standing: None,
                 }],
             }),
             skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
@@ -500,12 +526,13 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 5, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "version": 6, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
                 "enabled": true, "hash_policy": "l4",
                 "groups": [{
                     "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "table_name": "main", "metric": 1024, "fail_open": false,
                     "state": "conflict", "mode": "resilient", "nexthop_group": 3959422976u32,
-                    "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1, "flags": []}],
+                    "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1, "flags": [],
+                                 "metric": 1, "share_percent": 100, "uptime": 11520}],
                     "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": "wan\n6", "device": "eth1", "gateway": null, "weight": 1, "flags": ["dead", "linkdown"]}]},
                     "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
                     "held": [],
@@ -531,7 +558,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&empty().to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"version": 5, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+            serde_json::json!({"version": 6, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
                 "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "stale_rules": [], "sysctls": [], "uplink_paths": []})
         );
     }
@@ -570,6 +597,7 @@ mod tests {
             "stdout is no error: {text}"
         );
         for want in [
+            "  desired:   wan\n6: via fe80::1 dev eth1 weight 1, 100% of the group, metric 1, up 3h12m",
             "  installed: a route of proto static, not ours",
             "             wan\n6: dev eth1 weight 1 (dead, linkdown)",
             "  warning:   no member passes its probes (each is offline or failing): all are kept (fail open)",

@@ -27,6 +27,12 @@ fn write_legs(f: &mut fmt::Formatter<'_>, title: &str, legs: &[Leg]) -> fmt::Res
         if !flags.is_empty() {
             write!(f, " ({})", flags.join(", "))?;
         }
+        if let Some(s) = &l.standing {
+            write!(f, ", {}% of the group, metric {}", s.share, s.metric)?;
+            if let Some(up) = s.uptime {
+                write!(f, ", up {}", span(up))?;
+            }
+        }
         writeln!(f)?;
     }
     Ok(())
@@ -42,6 +48,16 @@ fn count(n: u32, thing: &str) -> String {
 }
 
 /// `12 s ago`, `3 min ago`, `2 h ago`.
+/// A session's length as people say it: `42 s`, `12 min`, `3h12m`, `2d4h`.
+fn span(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
 fn ago(seconds: u64) -> String {
     match seconds {
         s if s < 120 => format!("{s} s ago"),

@@ -1005,7 +1005,7 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
             .is_some_and(|t| t.len() == 2)
     });
     let doc = rpcd("call status");
-    assert_eq!(doc["version"], 5);
+    assert_eq!(doc["version"], 6);
     let t = &doc["groups"][0]["tracking"][0];
     assert_eq!(t["interface"], "wan1_6");
     assert_eq!(t["online"], true);
