@@ -166,8 +166,8 @@ impl Method {
     }
 }
 
-/// The name a `dns` probe asks for unless `track_name` says: the root's name servers, which
-/// every resolver has (it primes itself with them).
+/// The name a `dns` probe asks for unless `track_name` says: the root, whose SOA every
+/// resolver can answer.
 pub const DNS_NAME: &str = ".";
 
 /// mwan3track's link quality thresholds, with its defaults: a target whose loss (% of the
