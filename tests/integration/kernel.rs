@@ -2092,7 +2092,7 @@ fn resilient_a_gateway_netifd_moves_without_an_event_is_followed_by_watch() {
         netifd_default(&r, &format!("wan{}", i + 1), gw);
     }
     r.set_dump(&v6_dump(&[true; 3]));
-    let watch = Watch::start_logging(&r);
+    let _watch = Watch::start_logging(&r);
     let bound = Duration::from_secs(2);
     within(bound, "the group at start", || {
         r.route("-6", "2000::/3").is_some() && r.resilient_group("2000::/3").1.len() == 3
