@@ -254,11 +254,7 @@ impl Socket {
             };
             let (_, target, sent_at) = self.pending.swap_remove(at);
             if let Some(t) = self.targets.get_mut(target).filter(|t| Some(t.ip) == from) {
-                let rtt = now.duration_since(sent_at).as_micros() as u64;
-                // The average of the round's answers, as ping's `avg` (check_quality).
-                let before = u64::from(t.rtt_us.unwrap_or(0)) * u64::from(t.received);
-                t.received += 1;
-                t.rtt_us = Some(((before + rtt) / u64::from(t.received)) as u32);
+                t.count_answer(now.duration_since(sent_at).as_micros() as u64);
             }
         }
     }
@@ -293,10 +289,7 @@ impl Socket {
                 Err(_) => false,
             };
             if let Some(t) = targets.get_mut(*i).filter(|_| answered) {
-                let rtt = now.duration_since(*sent_at).as_micros() as u64;
-                let before = u64::from(t.rtt_us.unwrap_or(0)) * u64::from(t.received);
-                t.received += 1;
-                t.rtt_us = Some(((before + rtt) / u64::from(t.received)) as u32);
+                t.count_answer(now.duration_since(*sent_at).as_micros() as u64);
             }
             false
         });

@@ -46,6 +46,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// Counts an answer that took `rtt_us`, keeping `rtt_us` the average of the round's
+    /// answers (ping's `avg`, what `check_quality` judges).
+    pub fn count_answer(&mut self, rtt_us: u64) {
+        let before = u64::from(self.rtt_us.unwrap_or(0)) * u64::from(self.received);
+        self.received += 1;
+        self.rtt_us = Some(((before + rtt_us) / u64::from(self.received)) as u32);
+    }
+
     /// Its loss in the round, in percent of the echoes sent, as ping prints it (rounded
     /// down); 100 when nothing was sent.
     pub fn loss(&self) -> u32 {
