@@ -99,25 +99,19 @@ fn run(cmd: &mut Command, what: &str, e: &MemberEvent, deadline: Instant) {
         }
         Err(err) => return warn!("{}: {err}", about()),
     };
-    let mut pause = Duration::from_micros(200);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return,
-            Ok(Some(status)) => return warn!("{}: {status}", about()),
-            Ok(None) if Instant::now() < deadline => {}
-            Ok(None) => {
-                // The whole group: a script's own children too.
-                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-                let _ = child.wait();
-                return warn!(
-                    "{}: still running after {} s, stopped (routing was not held up)",
-                    about(),
-                    TIMEOUT.as_secs()
-                );
-            }
-            Err(err) => return warn!("{}: {err}", about()),
+    match crate::ubus::wait(&mut child, deadline) {
+        Ok(Some(status)) if status.success() => {}
+        Ok(Some(status)) => warn!("{}: {status}", about()),
+        Ok(None) => {
+            // The whole group: a script's own children too.
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            warn!(
+                "{}: still running after {} s, stopped (routing was not held up)",
+                about(),
+                TIMEOUT.as_secs()
+            );
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+        Err(err) => warn!("{}: {err}", about()),
     }
 }

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -109,16 +109,25 @@ fn collect(child: &mut Child, deadline: Instant) -> Result<(Vec<u8>, Vec<u8>), S
             }
         }
     }
-    // Both pipes are closed; give the process the rest of the time to exit. It nearly always
-    // has, or does within microseconds: the first waits are short (a fixed 5 ms one was most
-    // of a hotplug run's time), then they grow to 5 ms.
+    // Both pipes are closed; give the process the rest of the time to exit.
+    match wait(child, deadline).map_err(|e| e.to_string())? {
+        Some(_) => Ok((stdout, stderr)),
+        None => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+    }
+}
+
+/// Waits for `child` to exit, until `deadline`: its status, or `None` if it still runs. A
+/// process that has closed its output has nearly always exited, or does within
+/// microseconds: the first looks are 50 µs apart (a fixed 5 ms wait was most of a hotplug
+/// run's time), then the pauses grow to 5 ms.
+pub fn wait(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
     let mut pause = Duration::from_micros(50);
     loop {
-        if child.try_wait().map_err(|e| e.to_string())?.is_some() {
-            return Ok((stdout, stderr));
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
         }
         if Instant::now() >= deadline {
-            return Err(format!("no answer within {} s", TIMEOUT.as_secs()));
+            return Ok(None);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
