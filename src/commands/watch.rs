@@ -191,15 +191,16 @@ pub fn run(opts: &Options) -> Result<(), Error> {
                 _ => warn!("{t}"),
             }
         }
-        let events: Vec<_> = transitions
-            .iter()
-            .filter_map(|t| planner::tracking_event(t, &tracker.device_of(&t.group, &t.interface)))
-            .collect();
-        crate::notify::announce(&events.iter().collect::<Vec<_>>());
         if ended {
             tracker.publish();
         }
         if !transitions.is_empty() {
+            let device = |t: &track::Transition| tracker.device_of(&t.group, &t.interface);
+            let events: Vec<_> = transitions
+                .iter()
+                .filter_map(|t| planner::tracking_event(t, &device(t)))
+                .collect();
+            crate::notify::announce(&events.iter().collect::<Vec<_>>());
             why = Some("tracking changed a verdict");
         }
     }

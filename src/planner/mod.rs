@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 pub use changes::{Change, Changes, Conflict, Installed, changes};
 pub use departures::{Departure, Hint, departures, event_hints};
 pub use desired::{Desired, desired, gateway};
-pub use events::{Action, MemberEvent, USABLE};
+pub use events::{Action, MemberEvent, USABLE, tracking as tracking_event};
 pub use health::{FAIL_OPEN, HELD, Health};
 pub use ids::{OBJECT_ID_BASE, PROBE_GROUP_ID, PROBE_LEG_ID, group_ids};
 pub use member::{Member, Reason, Skip};
@@ -216,11 +216,6 @@ pub fn plan(facts: &Facts, resilient: bool) -> Plan<'_> {
         notes,
         events,
     }
-}
-
-/// The event a changed tracking verdict gives other packages (none for a held uplink).
-pub fn tracking_event(t: &crate::track::Transition, device: &str) -> Option<MemberEvent> {
-    events::tracking(t, device)
 }
 
 /// What `flush` writes: the changes of a plan that wants nothing, from what is installed.
