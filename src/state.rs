@@ -6,11 +6,14 @@
 //!
 //! ```text
 //! pid 1234
-//! v6 wan1_6 5 60 online 0 3 1764000000 2606:4700:4700::1111/2/2/12345 2001:4860:4860::8888/2/0/-
+//! v6 wan1_6 5 60 online 0 3 1764000000 1763990000 2606:4700:4700::1111/2/2/12345/40/39/12001 …
 //! ```
 //!
 //! group, interface, device index, uptime, online|offline, failed and passed rounds in a row,
-//! last round (seconds since the epoch), then per target ip/sent/received/rtt_us. Names have
+//! last round and since (seconds since the epoch), then per target ip/sent/received/rtt_us of
+//! the last round and sent/received/rtt_us of the recent ones (`track::RECENT`). A file of
+//! the version before (no since, no recent figures) still reads: a new binary runs hotplug
+//! before the package's restart of `watch` replaces the file. Names have
 //! no blanks (netifd's and uci's don't). `status --json` shows the same records as JSON.
 //! As JSON this file cost 8 KB more on mipsel (serde_json's reader instantiated for its
 //! shape, and a writer), for a file no one but this tool reads.
@@ -43,15 +46,23 @@ fn render(records: &[Record], pid: u32) -> String {
         let online = if r.online { "online" } else { "offline" };
         let _ = write!(
             text,
-            "{} {} {} {} {online} {} {} {}",
-            r.group, r.interface, r.device, r.uptime, r.fails, r.passes, r.last_round
+            "{} {} {} {} {online} {} {} {} {}",
+            r.group, r.interface, r.device, r.uptime, r.fails, r.passes, r.last_round, r.since
         );
+        let rtt = |us: Option<u32>| us.map_or_else(|| "-".to_string(), |us| us.to_string());
         for t in &r.targets {
-            let _ = write!(text, " {}/{}/{}/", t.ip, t.sent, t.received);
-            let _ = match t.rtt_us {
-                Some(us) => write!(text, "{us}"),
-                None => write!(text, "-"),
-            };
+            let recent = r.recent.iter().find(|s| s.ip == t.ip);
+            let (sent, received, us) =
+                recent.map_or((0, 0, None), |s| (s.sent, s.received, s.rtt_us));
+            let _ = write!(
+                text,
+                " {}/{}/{}/{}/{sent}/{received}/{}",
+                t.ip,
+                t.sent,
+                t.received,
+                rtt(t.rtt_us),
+                rtt(us)
+            );
         }
         text.push('\n');
     }
@@ -93,10 +104,14 @@ fn parse(text: &str) -> Result<State, String> {
             fails,
             passes,
             last_round,
-            targets @ ..,
+            rest @ ..,
         ] = f.as_slice()
         else {
             return Err(bad());
+        };
+        let (since, targets) = match rest.split_first() {
+            Some((since, targets)) if !since.contains('/') => (Some(*since), targets),
+            _ => (None, rest),
         };
         let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
         let mut record = Record {
@@ -112,19 +127,33 @@ fn parse(text: &str) -> Result<State, String> {
             fails: number(fails)? as u32,
             passes: number(passes)? as u32,
             last_round: number(last_round)?,
+            since: since.map(number).transpose()?.unwrap_or(0),
             targets: Vec::new(),
+            recent: Vec::new(),
+            window: Vec::new(),
         };
         for t in targets {
             let t: Vec<&str> = t.split('/').collect();
-            let [ip, sent, received, rtt] = t.as_slice() else {
-                return Err(bad());
+            let (ip, last, recent) = match t.as_slice() {
+                [ip, last @ ..] if last.len() == 3 => (ip, last, None),
+                [ip, last @ .., rs, rr, rt] if last.len() == 3 => (ip, last, Some([rs, rr, rt])),
+                _ => return Err(bad()),
             };
-            record.targets.push(Target {
-                ip: ip.parse().map_err(|_| bad())?,
-                sent: number(sent)? as u32,
-                received: number(received)? as u32,
-                rtt_us: number(rtt).ok().map(|n| n as u32),
-            });
+            let ip = ip.parse().map_err(|_| bad())?;
+            let target = |[sent, received, rtt]: [&&str; 3]| -> Result<Target, String> {
+                Ok(Target {
+                    ip,
+                    sent: number(sent)? as u32,
+                    received: number(received)? as u32,
+                    rtt_us: number(rtt).ok().map(|n| n as u32),
+                })
+            };
+            if let [sent, received, rtt] = last {
+                record.targets.push(target([sent, received, rtt])?);
+            }
+            if let Some(recent) = recent {
+                record.recent.push(target(recent)?);
+            }
         }
         state.records.push(record);
     }
@@ -173,20 +202,37 @@ mod tests {
                 fails: 3,
                 passes: 0,
                 last_round: 1_764_000_000,
+                since: 1_763_990_000,
                 targets: vec![Target {
                     ip: "2606:4700:4700::1111".parse().unwrap(),
                     sent: 2,
                     received: 1,
                     rtt_us: Some(12_345),
                 }],
+                recent: vec![Target {
+                    ip: "2606:4700:4700::1111".parse().unwrap(),
+                    sent: 40,
+                    received: 0,
+                    rtt_us: None,
+                }],
+                window: Vec::new(),
             }],
         };
         let text = render(&state.records, 42);
         assert_eq!(
             text,
-            "pid 42\nv6 wan1_6 5 1000 offline 3 0 1764000000 2606:4700:4700::1111/2/1/12345\n"
+            "pid 42\nv6 wan1_6 5 1000 offline 3 0 1764000000 1763990000 \
+             2606:4700:4700::1111/2/1/12345/40/0/-\n"
         );
         assert_eq!(parse(&text).unwrap(), state);
+        // The version before: no since, no recent figures.
+        let old = parse(
+            "pid 42\nv6 wan1_6 5 1000 offline 3 0 1764000000 2606:4700:4700::1111/2/1/12345\n",
+        )
+        .unwrap();
+        assert_eq!((old.records[0].since, old.records[0].recent.len()), (0, 0));
+        assert_eq!(old.records[0].targets, state.records[0].targets);
+        assert!(parse("pid 1\nv6 wan1_6 5 0 online 0 0 0 0 2001:db8::1/2/1\n").is_err());
         assert!(parse("pid 1\nv6 wan1_6\n").is_err());
         assert!(parse("pid 1\nv6 wan1_6 5 0 maybe 0 0 0\n").is_err());
         assert!(parse("{}").is_err());

@@ -31,8 +31,51 @@ pub struct Record {
     pub passes: u32,
     /// When its last round ended, in seconds since the epoch.
     pub last_round: u64,
+    /// Since when it is `online` (or not), in seconds since the epoch: its last verdict
+    /// change, or its first round.
+    pub since: u64,
     /// The last round, per target.
     pub targets: Vec<Target>,
+    /// The last `RECENT` rounds, per target summed up: what `status` shows of loss and latency.
+    pub recent: Vec<Target>,
+    /// Those rounds (only `watch` has them; a published record has only their sum).
+    #[serde(skip)]
+    pub window: Vec<Vec<Target>>,
+}
+
+/// Rounds a record's `recent` figures are over: half a minute at the default interval.
+pub const RECENT: usize = 20;
+
+/// Per target, the sum of `rounds`: probes sent and answered, and the average round trip
+/// of every answer.
+fn sum_up(rounds: &[Vec<Target>]) -> Vec<Target> {
+    let mut sums: Vec<(Target, u64)> = Vec::new();
+    for t in rounds.iter().flatten() {
+        let i = match sums.iter().position(|(s, _)| s.ip == t.ip) {
+            Some(i) => i,
+            None => {
+                let blank = Target {
+                    ip: t.ip,
+                    sent: 0,
+                    received: 0,
+                    rtt_us: None,
+                };
+                sums.push((blank, 0));
+                sums.len() - 1
+            }
+        };
+        if let Some((sum, rtt_total)) = sums.get_mut(i) {
+            sum.sent += t.sent;
+            sum.received += t.received;
+            *rtt_total += u64::from(t.rtt_us.unwrap_or(0)) * u64::from(t.received);
+        }
+    }
+    sums.into_iter()
+        .map(|(mut t, total)| {
+            t.rtt_us = (t.received > 0).then(|| (total / u64::from(t.received)) as u32);
+            t
+        })
+        .collect()
 }
 
 /// One target's part of a round.
@@ -224,7 +267,10 @@ pub fn judge(
                     fails: 0,
                     passes: 0,
                     last_round: 0,
+                    since: now,
                     targets: Vec::new(),
+                    recent: Vec::new(),
+                    window: Vec::new(),
                 });
                 records.len() - 1
             }
@@ -248,6 +294,16 @@ pub fn judge(
             r.fails = r.fails.saturating_add(1);
             r.passes = 0;
         }
+        let same_targets =
+            |w: &Vec<Target>| w.iter().map(|t| t.ip).eq(p.targets.iter().map(|t| t.ip));
+        if !r.window.last().is_none_or(same_targets) {
+            r.window.clear();
+        }
+        r.window.push(p.targets.clone());
+        if r.window.len() > RECENT {
+            r.window.remove(0);
+        }
+        r.recent = sum_up(&r.window);
         r.targets = p.targets;
         r.last_round = now;
         let flip = match r.online {
@@ -255,6 +311,9 @@ pub fn judge(
             false => r.passes >= track.up || (unproven && pass),
         };
         r.online ^= flip;
+        if flip {
+            r.since = now;
+        }
         let verdict = r.verdict(track.down);
         if verdict != before {
             out.push(Transition {
@@ -270,15 +329,17 @@ pub fn judge(
     out
 }
 
-/// Seconds until a group's next round, as mwan3track paces an interface: `failure_interval`
-/// while one of its uplinks is failing (online, its last round failed), `recovery_interval`
-/// while one is recovering (offline, its last round passed), `interval` otherwise; where
-/// uplinks of both kinds are, the shorter, since one round probes every uplink of the group.
+/// Milliseconds from a group's round's start to its next, as mwan3track paces an interface:
+/// `failure_interval` while one of its uplinks is failing (online, its last round failed),
+/// `recovery_interval` while one is recovering (offline, its last round passed), `interval`
+/// otherwise; where uplinks of both kinds are, the shorter, since one round probes every
+/// uplink of the group. Unset, the first two are `timeout` (mwan3track: `interval`): the next
+/// round starts as the last one ends, so `down` failed rounds take `down` × `timeout`.
 pub fn next_round(records: &[Record], group: &str, track: &Track) -> u32 {
     let paced = records.iter().filter(|r| r.group == group).map(|r| {
         match (r.online, r.fails > 0, r.passes > 0) {
-            (true, true, _) => track.failure_interval.unwrap_or(track.interval),
-            (false, _, true) => track.recovery_interval.unwrap_or(track.interval),
+            (true, true, _) => track.failure_interval.unwrap_or(track.timeout),
+            (false, _, true) => track.recovery_interval.unwrap_or(track.timeout),
             _ => u32::MAX,
         }
     });
@@ -397,6 +458,51 @@ mod tests {
         let t = round(&mut records, &[1, 0]);
         assert_eq!(t[0].verdict, Verdict::Online, "{t:?}");
         assert_eq!(records[0].last_round, 100);
+    }
+
+    #[test]
+    fn a_record_keeps_since_when_its_verdict_holds_and_sums_up_the_recent_rounds() {
+        let track = Track {
+            ips: Vec::new(),
+            down: 2,
+            up: 1,
+            ..TRACK
+        };
+        let mut records = Vec::new();
+        let round = |records: &mut Vec<Record>, wan1: &[u32], now| {
+            judge(
+                records,
+                "v6",
+                &track,
+                vec![probed("wan1", 5, wan1), probed("wan2", 6, &[2])],
+                now,
+            )
+        };
+        round(&mut records, &[2, 1], 100);
+        assert_eq!(records[0].since, 100, "its first round");
+        round(&mut records, &[0, 0], 101);
+        round(&mut records, &[0, 0], 102);
+        assert_eq!((records[0].online, records[0].since), (false, 102));
+        round(&mut records, &[0, 0], 103);
+        assert_eq!(records[0].since, 102, "still offline since");
+        round(&mut records, &[2, 2], 104);
+        assert_eq!((records[0].online, records[0].since), (true, 104));
+        // Five rounds of 2 probes to each target: the first target 6 of 10 answered, each in
+        // 1 ms; the second 5.
+        let recent = &records[0].recent;
+        let figures: Vec<_> = recent
+            .iter()
+            .map(|t| (t.sent, t.received, t.rtt_us))
+            .collect();
+        assert_eq!(figures, [(10, 4, Some(1000)), (10, 3, Some(1000))]);
+        assert_eq!(recent[0].loss(), 60);
+        // Only the last RECENT rounds count.
+        for now in 105..105 + RECENT as u64 {
+            round(&mut records, &[2, 2], now);
+        }
+        assert_eq!(records[0].recent[0].sent, 2 * RECENT as u32);
+        assert_eq!(records[0].recent[0].received, 2 * RECENT as u32);
+        assert_eq!(records[0].window.len(), RECENT);
     }
 
     #[test]
@@ -565,9 +671,9 @@ mod tests {
     #[test]
     fn rounds_are_paced_as_mwan3track_paces_an_interface() {
         let track = Track {
-            interval: 5,
-            failure_interval: Some(1),
-            recovery_interval: Some(2),
+            interval: 5000,
+            failure_interval: Some(1000),
+            recovery_interval: Some(2000),
             ..TRACK
         };
         let r = |online, fails, passes| Record {
@@ -579,22 +685,26 @@ mod tests {
             fails,
             passes,
             last_round: 1,
+            since: 1,
             targets: Vec::new(),
+            recent: Vec::new(),
+            window: Vec::new(),
         };
-        // (records, seconds to the next round)
+        // (records, milliseconds to the next round)
         let cases = [
-            (vec![], 5),
-            (vec![r(true, 0, 4)], 5),
-            (vec![r(true, 1, 0)], 1),
-            (vec![r(false, 0, 1)], 2),
-            (vec![r(false, 3, 0)], 5),
-            (vec![r(true, 0, 4), r(false, 0, 1)], 2),
-            (vec![r(true, 2, 0), r(false, 0, 1)], 1),
+            (vec![], 5000),
+            (vec![r(true, 0, 4)], 5000),
+            (vec![r(true, 1, 0)], 1000),
+            (vec![r(false, 0, 1)], 2000),
+            (vec![r(false, 3, 0)], 5000),
+            (vec![r(true, 0, 4), r(false, 0, 1)], 2000),
+            (vec![r(true, 2, 0), r(false, 0, 1)], 1000),
         ];
         for (records, want) in cases {
             assert_eq!(next_round(&records, "g", &track), want, "{records:?}");
         }
-        // Unset, both are the interval.
-        assert_eq!(next_round(&[r(true, 1, 0)], "g", &TRACK), TRACK.interval);
+        // Unset, both are the timeout: the next round starts as the last one ends.
+        assert_eq!(next_round(&[r(true, 1, 0)], "g", &TRACK), TRACK.timeout);
+        assert_eq!(next_round(&[r(false, 0, 1)], "g", &TRACK), TRACK.timeout);
     }
 }

@@ -345,7 +345,10 @@ impl Tracker {
                                 .iter()
                                 .map(|p| {
                                     let got = p.targets.iter().filter(|t| t.received > 0);
-                                    format!("{} {}/{}", p.interface, got.count(), p.targets.len())
+                                    let sent: u32 = p.targets.iter().map(|t| t.sent).sum();
+                                    let back: u32 = p.targets.iter().map(|t| t.received).sum();
+                                    let (n, of) = (got.count(), p.targets.len());
+                                    format!("{} {n}/{of} ({back} of {sent} probes)", p.interface)
                                 })
                                 .collect();
                             debug!("{}: round: {}", g.name, answers.join(", "));
@@ -359,7 +362,7 @@ impl Tracker {
                         ));
                         // Paced by what the round found (`failure_interval`, …), from its start.
                         let wait = track::next_round(&self.records, &g.name, &g.track);
-                        g.next = g.started + Duration::from_secs(u64::from(wait));
+                        g.next = g.started + Duration::from_millis(u64::from(wait));
                         ended = true;
                     }
                 }
@@ -375,8 +378,8 @@ impl Tracker {
                 for e in errors {
                     warn!("{}: {e}", g.name);
                 }
-                let interval = Duration::from_secs(u64::from(g.track.interval));
-                let timeout = Duration::from_secs(u64::from(g.track.timeout));
+                let interval = Duration::from_millis(u64::from(g.track.interval));
+                let timeout = Duration::from_millis(u64::from(g.track.timeout));
                 g.round = Some((round, now + timeout));
                 g.started = now;
                 g.next = now + interval;

@@ -193,12 +193,12 @@ impl Reader<'_> {
                 }
                 "reliability" => reliability = Some((self.count(opt, 1, 100)?, opt.line)),
                 "count" => track.count = self.count(opt, 1, 100)?,
-                "timeout" => track.timeout = self.count(opt, 1, 60)?,
-                "interval" => track.interval = self.count(opt, 1, 3600)?,
+                "timeout" => track.timeout = self.seconds(opt, 60)?,
+                "interval" => track.interval = self.seconds(opt, 3600)?,
                 "down" => track.down = self.count(opt, 1, 100)?,
                 "up" => track.up = self.count(opt, 1, 100)?,
-                "failure_interval" => track.failure_interval = Some(self.count(opt, 1, 3600)?),
-                "recovery_interval" => track.recovery_interval = Some(self.count(opt, 1, 3600)?),
+                "failure_interval" => track.failure_interval = Some(self.seconds(opt, 3600)?),
+                "recovery_interval" => track.recovery_interval = Some(self.seconds(opt, 3600)?),
                 "check_quality" => {
                     check_quality = self.boolean(opt.line, &opt.name, self.single(opt)?)?
                 }
@@ -310,7 +310,8 @@ impl Reader<'_> {
                 section.line,
                 &format!(
                     "group '{name}': timeout {} is longer than interval {}",
-                    track.timeout, track.interval
+                    super::Seconds(track.timeout),
+                    super::Seconds(track.interval)
                 ),
             ));
         }
@@ -348,6 +349,31 @@ impl Reader<'_> {
                     &format!("a number from {lo} to {hi}"),
                 )
             })
+    }
+
+    /// Seconds from 0.1 to `hi`, to the millisecond ("1", "1.5", "0.25"): mwan3track's whole
+    /// seconds, and the fractions detection in seconds needs. In milliseconds.
+    #[inline(never)]
+    fn seconds(&self, opt: &uci::Opt, hi: u32) -> Result<u32, ConfigError> {
+        let v = self.single(opt)?;
+        let (whole, fraction) = v.split_once('.').unwrap_or((v, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let ms = (!whole.is_empty() && digits(whole) && fraction.len() <= 3 && digits(fraction))
+            .then(|| {
+                let whole = whole.parse::<u32>().ok()?.checked_mul(1000)?;
+                let fraction = format!("{fraction:0<3}").parse::<u32>().ok()?;
+                whole.checked_add(fraction)
+            })
+            .flatten()
+            .filter(|ms| (100..=hi * 1000).contains(ms));
+        ms.ok_or_else(|| {
+            self.invalid(
+                opt.line,
+                &opt.name,
+                v,
+                &format!("a number of seconds from 0.1 to {hi}"),
+            )
+        })
     }
 
     fn mode(&self, line: usize, v: &str) -> Result<Mode, ConfigError> {

@@ -194,6 +194,9 @@ pub(crate) fn record(
         fails,
         passes: 0,
         last_round: 1,
+        since: 1,
+        recent: Vec::new(),
+        window: Vec::new(),
         targets: vec![crate::track::Target {
             ip: "2001:db8:ff::1".parse().unwrap(),
             sent: 2,

@@ -13,7 +13,7 @@ use crate::track::Target;
 /// `uplink_paths` (every uplink has one now) and its `rule` to `rules`, and gave
 /// `stale_rules` `oif` and `suppress_prefixlength` (`mark` may be null); 6 gave desired
 /// legs `metric`, `share_percent` and `uptime`.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 #[derive(Serialize)]
 pub struct Report<'a> {
@@ -127,7 +127,13 @@ struct Tracking<'a> {
     passes: u32,
     last_round: u64,
     seconds_ago: Option<u64>,
+    /// Since when it is `online` (or not), and for how many seconds.
+    since: u64,
+    for_seconds: Option<u64>,
     targets: &'a [Target],
+    /// Per target, its last `recent_rounds` rounds summed up.
+    recent: &'a [Target],
+    recent_rounds: usize,
 }
 
 fn legs(legs: &[ReportLeg]) -> Vec<Leg<'_>> {
@@ -166,7 +172,11 @@ fn tracking(t: &Tracked) -> Tracking<'_> {
         passes: r.passes,
         last_round: r.last_round,
         seconds_ago: t.seconds_ago,
+        since: r.since,
+        for_seconds: t.for_seconds,
         targets: &r.targets,
+        recent: &r.recent,
+        recent_rounds: crate::track::RECENT,
     }
 }
 

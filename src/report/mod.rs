@@ -113,6 +113,9 @@ pub struct Tracked {
     pub device: String,
     /// Seconds since its last round (`None`: none yet, or a clock that went back).
     pub seconds_ago: Option<u64>,
+    /// Seconds it has been online (or offline) for: since its last verdict change or first
+    /// round (`None`: unknown, or a clock that went back).
+    pub for_seconds: Option<u64>,
 }
 
 /// One word per tracking verdict, the same in text and JSON: `online`, `failing` (online,
@@ -262,6 +265,9 @@ impl Report {
                                     device: links.device(r.device),
                                     seconds_ago: (r.last_round > 0)
                                         .then(|| about.now.checked_sub(r.last_round))
+                                        .flatten(),
+                                    for_seconds: (r.since > 0)
+                                        .then(|| about.now.checked_sub(r.since))
                                         .flatten(),
                                 })
                                 .collect()
@@ -484,6 +490,9 @@ mod tests {
             fails,
             passes,
             last_round,
+            since: 5,
+            recent: Vec::new(),
+            window: Vec::new(),
             targets: vec![Target {
                 ip: "2606:4700:4700::1111".parse().unwrap(),
                 sent: 2,
@@ -526,7 +535,7 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "version": 6, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+                "version": 7, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
                 "enabled": true, "hash_policy": "l4",
                 "groups": [{
                     "name": "v\"6\\", "family": "ipv6", "target": "2000::/3", "table": 254, "table_name": "main", "metric": 1024, "fail_open": false,
@@ -558,7 +567,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&empty().to_json()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"version": 6, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
+            serde_json::json!({"version": 7, "config": "/etc/config/ecmp-hotplug", "dump": "ubus (network.interface dump)",
                 "enabled": false, "hash_policy": "keep", "groups": [], "stale": [], "stale_objects": [], "stale_rules": [], "sysctls": [], "uplink_paths": []})
         );
     }
@@ -569,8 +578,20 @@ mod tests {
             record: r,
             device: "wan1".into(),
             seconds_ago,
+            for_seconds: None,
         };
+        let mut recent = record(true, 0, 1, 100);
+        recent.recent = vec![Target {
+            rtt_us: Some(11_950),
+            sent: 60,
+            received: 59,
+            ..recent.targets[0]
+        }];
         let mut g = group(Some(Some(vec![
+            Tracked {
+                for_seconds: Some(11_520),
+                ..tracked(recent, Some(1))
+            },
             tracked(record(true, 0, 1, 100), Some(12)),
             tracked(record(true, 2, 0, 100), Some(300)),
             tracked(record(false, 0, 1, 100), Some(7300)),
@@ -601,7 +622,8 @@ mod tests {
             "  installed: a route of proto static, not ours",
             "             wan\n6: dev eth1 weight 1 (dead, linkdown)",
             "  warning:   no member passes its probes (each is offline or failing): all are kept (fail open)",
-            "  tracking:  wan1_6 (wan1): online, 1 round passed in a row, last round 12 s ago; 2606:4700:4700::1111 12.3 ms 50% lost",
+            "  tracking:  wan1_6 (wan1): online for 3h12m, 1 round passed in a row, last round 1 s ago; 2606:4700:4700::1111 11.9 ms, 1 of 60 lost",
+            "             wan1_6 (wan1): online, 1 round passed in a row, last round 12 s ago; 2606:4700:4700::1111 12.3 ms, 1 of 2 lost",
             "             wan1_6 (wan1): failing, 2 rounds failed in a row, last round 5 min ago;",
             "             wan1_6 (wan1): recovering, 1 round passed in a row, last round 2 h ago;",
             "             wan1_6 (wan1): offline, 3 rounds failed in a row, last round in the future (the clock went back);",

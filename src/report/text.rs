@@ -47,7 +47,6 @@ fn count(n: u32, thing: &str) -> String {
     }
 }
 
-/// `12 s ago`, `3 min ago`, `2 h ago`.
 /// A session's length as people say it: `42 s`, `12 min`, `3h12m`, `2d4h`.
 fn span(seconds: u64) -> String {
     match seconds {
@@ -58,6 +57,7 @@ fn span(seconds: u64) -> String {
     }
 }
 
+/// `12 s ago`, `3 min ago`, `2 h ago`.
 fn ago(seconds: u64) -> String {
     match seconds {
         s if s < 120 => format!("{s} s ago"),
@@ -66,8 +66,8 @@ fn ago(seconds: u64) -> String {
     }
 }
 
-/// `wan1_6 (wan1): online, 3 rounds passed in a row, last round 4 s ago; 2606:4700::1111
-/// 12.3 ms 0% lost, …`
+/// `wan1_6 (wan1): online for 3h12m, 3 rounds passed in a row, last round 1 s ago;
+/// 2606:4700::1111 12.3 ms, 0 of 60 lost; …`: per target its recent rounds (`track::RECENT`).
 fn write_record(f: &mut fmt::Formatter<'_>, title: &str, t: &Tracked) -> fmt::Result {
     let r = &t.record;
     let (rounds, what) = match r.fails {
@@ -76,11 +76,15 @@ fn write_record(f: &mut fmt::Formatter<'_>, title: &str, t: &Tracked) -> fmt::Re
     };
     write!(
         f,
-        "  {title:<10} {} ({}): {}, ",
+        "  {title:<10} {} ({}): {}",
         r.interface,
         t.device,
         verdict(r)
     )?;
+    match t.for_seconds {
+        Some(s) => write!(f, " for {}, ", span(s))?,
+        None => write!(f, ", ")?,
+    }
     match (r.last_round, t.seconds_ago) {
         (0, _) => write!(f, "no round yet")?,
         (_, when) => write!(
@@ -90,13 +94,14 @@ fn write_record(f: &mut fmt::Formatter<'_>, title: &str, t: &Tracked) -> fmt::Re
             when.map_or_else(|| "in the future (the clock went back)".into(), ago)
         )?,
     }
-    for target in &r.targets {
-        let lost = (target.sent - target.received.min(target.sent)) * 100 / target.sent.max(1);
+    for last in &r.targets {
+        let target = r.recent.iter().find(|t| t.ip == last.ip).unwrap_or(last);
         match target.rtt_us {
-            Some(us) => write!(f, "; {} {}.{} ms", target.ip, us / 1000, us % 1000 / 100)?,
+            Some(us) => write!(f, "; {} {}.{} ms,", target.ip, us / 1000, us % 1000 / 100)?,
             None => write!(f, "; {}", target.ip)?,
         }
-        write!(f, " {lost}% lost")?;
+        let lost = target.sent - target.received.min(target.sent);
+        write!(f, " {lost} of {} lost", target.sent)?;
     }
     writeln!(f)
 }

@@ -2575,7 +2575,7 @@ fn status_dry_run_and_sync_share_the_sysctls_the_plan_needs() {
         status.stderr
     );
     let json: Value = serde_json::from_str(&r.cli(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["version"], 6);
+    assert_eq!(json["version"], 7);
     assert_eq!(
         json["sysctls"][0],
         serde_json::json!({"name": "net.ipv4.fib_multipath_hash_policy", "have": 0, "want": 1})

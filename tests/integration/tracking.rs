@@ -492,7 +492,7 @@ fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() 
     within(Duration::from_secs(8), "all pass again", || {
         n.r.run_cmd(&mut n.r.on_router(&["status"]))
             .stdout
-            .matches(": online, ")
+            .matches(": online for ")
             .count()
             == 3
     });
@@ -521,7 +521,10 @@ fn tracking_with_every_upstream_dead_every_member_is_kept_and_status_says_why() 
             ["online", "failing", "offline", "recovering"].contains(&state),
             "{t}"
         );
-        assert!(status_text(&n).contains(&format!(": {state}, ")), "{state}");
+        assert!(
+            status_text(&n).contains(&format!(": {state} for ")),
+            "{state}"
+        );
     }
 }
 
@@ -1005,7 +1008,7 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
             .is_some_and(|t| t.len() == 2)
     });
     let doc = rpcd("call status");
-    assert_eq!(doc["version"], 6);
+    assert_eq!(doc["version"], 7);
     let t = &doc["groups"][0]["tracking"][0];
     assert_eq!(t["interface"], "wan1_6");
     assert_eq!(t["online"], true);
@@ -1017,6 +1020,19 @@ fn tracking_status_answers_through_the_rpcd_plugin_as_rpcd_calls_it() {
     assert!(t["ifindex"].as_u64().is_some(), "{t}");
     assert!(t["seconds_ago"].as_u64().is_some_and(|s| s < 60), "{t}");
     assert_eq!(t["state"], "online");
+    // Since when it is online (its first round: it never changed), and its recent rounds
+    // per target, at least the last one's probes.
+    let (since, last) = (
+        t["since"].as_u64().unwrap(),
+        t["last_round"].as_u64().unwrap(),
+    );
+    assert!(since > 1_700_000_000 && since <= last, "{t}");
+    assert!(t["for_seconds"].as_u64().is_some_and(|s| s < 60), "{t}");
+    assert_eq!(t["recent_rounds"], 20);
+    let (recent, round) = (&t["recent"][0], &t["targets"][0]);
+    assert_eq!(recent["ip"], SERVER);
+    assert!(recent["sent"].as_u64() >= round["sent"].as_u64(), "{t}");
+    assert!(recent["rtt_us"].as_u64().is_some(), "{t}");
     // Probe paths are shown, each in sync once watch has written them.
     let paths = doc["uplink_paths"].as_array().unwrap();
     assert_eq!(paths.len(), 2, "{doc}");
@@ -1407,8 +1423,25 @@ fn tracking_with_check_quality_a_lossy_uplink_leaves_and_returns_when_its_loss_f
     within(Duration::from_secs(10), "lossy wan2 leaves", || {
         members(&n.r) == ["wan1", "wan3"]
     });
+    // Since when, and its loss over the recent rounds: every second echo lost since the
+    // rule came, none before it.
     let status = status_text(&n);
-    assert!(status.contains("wan2_6"), "{status}");
+    let line = status
+        .lines()
+        .find(|l| l.contains("wan2_6 (wan2): offline for "))
+        .unwrap_or_else(|| panic!("wan2 offline for some seconds in: {status}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let figures = words
+        .windows(4)
+        .find(|w| w.get(1) == Some(&"of") && w.get(3) == Some(&"lost"))
+        .and_then(|w| {
+            Some((
+                w.first()?.parse::<u32>().ok()?,
+                w.get(2)?.parse::<u32>().ok()?,
+            ))
+        });
+    let (lost, sent) = figures.unwrap_or_else(|| panic!("loss over the recent rounds in: {line}"));
+    assert!(lost > 0 && lost * 2 <= sent, "{line}");
     nft_in(&n.isps[1], "delete table ip6 lossy");
     within(
         Duration::from_secs(10),
