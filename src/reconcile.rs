@@ -77,12 +77,34 @@ pub fn resilient(facts: &planner::Facts, kernel: &mut Kernel, ask: bool) -> Resu
 /// Reads everything, plans and applies. `hints` name who may have just left a group (for the
 /// log); `said`: in `watch`, the health notes its last run said (`Plan::health`), so that
 /// only changes are said again; `saw`, when the plan was made, is handed it (`watch` keeps
-/// what it needs of it).
+/// what it needs of it). Then, the kernel changed and the lock given back, the events:
+/// `first` (what `watch`'s tracking found, which made this run) and the plan's joins and
+/// leaves of the groups it changed. Scripts run after routing and hold up no other run.
 pub fn reconcile(
     opts: &Options,
     hints: &[Hint],
     said: Option<&[String]>,
+    first: &[MemberEvent],
     saw: &mut dyn FnMut(&Plan),
+) -> Result<(), Error> {
+    let mut events = first.to_vec();
+    let done = plan_and_apply(opts, hints, said, saw, &mut events);
+    match opts.dry_run {
+        true => events
+            .iter()
+            .for_each(|e| say(&format!("dry run: {}", notify::line(e)))),
+        false => notify::announce(&events.iter().collect::<Vec<_>>()),
+    }
+    done
+}
+
+/// `reconcile` under the lock: its events are added to `events`.
+fn plan_and_apply(
+    opts: &Options,
+    hints: &[Hint],
+    said: Option<&[String]>,
+    saw: &mut dyn FnMut(&Plan),
+    events: &mut Vec<MemberEvent>,
 ) -> Result<(), Error> {
     let _lock = lock_for(opts)?;
     let mut kernel = Kernel::open()?;
@@ -103,14 +125,8 @@ pub fn reconcile(
         }
         saw(&plan);
         let (done, failed) = execute(&mut kernel, &plan.changes, &facts.links, opts.dry_run);
-        let events = plan.events.iter().filter(|e| !failed.contains(&e.group));
-        let events: Vec<&MemberEvent> = events.collect();
-        match opts.dry_run {
-            true => events
-                .iter()
-                .for_each(|e| say(&format!("dry run: {}", notify::line(e)))),
-            false => notify::announce(&events),
-        }
+        let made = plan.events.iter().filter(|e| !failed.contains(&e.group));
+        events.extend(made.cloned());
         match done {
             Err(Error::Apply(errors))
                 if !again && !opts.dry_run && errors.len() > plan.changes.conflicts.len() =>

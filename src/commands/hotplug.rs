@@ -17,5 +17,5 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         return Ok(());
     }
     debug!("event: {event}");
-    reconcile(opts, &planner::event_hints(&event), None, &mut |_| {})
+    reconcile(opts, &planner::event_hints(&event), None, &[], &mut |_| {})
 }

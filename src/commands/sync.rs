@@ -5,5 +5,5 @@ use crate::error::Error;
 use crate::reconcile::reconcile;
 
 pub fn run(opts: &Options) -> Result<(), Error> {
-    reconcile(opts, &[], None, &mut |_| {})
+    reconcile(opts, &[], None, &[], &mut |_| {})
 }

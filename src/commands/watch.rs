@@ -98,6 +98,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     // What an earlier watch published counts for nothing now.
     tracker.publish();
     let mut why = Some("start");
+    // Tracking's online/offline events, announced by the run they call for, after routing.
+    let mut verdicts = Vec::new();
     let mut settle: Option<(Instant, &'static str)> = None;
     let mut seen: Option<Seen> = None;
     // mwan3's state changes without an event of ours: its `stop` removes it, its start
@@ -115,7 +117,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             let hints = before.as_ref().map(Seen::hints).unwrap_or_default();
             let said = before.as_ref().map_or(&[][..], |b| b.notes.as_slice());
             let mut saw = |plan: &Plan| seen = Some(Seen::of(plan));
-            if let Err(e) = reconcile(opts, &hints, Some(said), &mut saw) {
+            let found = std::mem::take(&mut verdicts);
+            if let Err(e) = reconcile(opts, &hints, Some(said), &found, &mut saw) {
                 error!("{e}");
             }
             // A run that could not plan keeps what the last one saw.
@@ -196,11 +199,11 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         }
         if !transitions.is_empty() {
             let device = |t: &track::Transition| tracker.device_of(&t.group, &t.interface);
-            let events: Vec<_> = transitions
-                .iter()
-                .filter_map(|t| planner::tracking_event(t, &device(t)))
-                .collect();
-            crate::notify::announce(&events.iter().collect::<Vec<_>>());
+            verdicts.extend(
+                transitions
+                    .iter()
+                    .filter_map(|t| planner::tracking_event(t, &device(t))),
+            );
             why = Some("tracking changed a verdict");
         }
     }

@@ -203,21 +203,21 @@ pub const QUALITY: Quality = Quality {
 };
 
 /// Tracking's defaults (docs/design.md, "Tracking", has the arithmetic; `make bench` the
-/// measured figures): a round of 3 probes to each target every 1.5 s, 0.4 s to answer; while a
+/// measured figures): a round of 2 probes to each target every 1.2 s, 0.4 s to answer; while a
 /// member fails or recovers, rounds follow each other as soon as the last is over
-/// (`failure_interval`, `recovery_interval`: `timeout`). 3 failed rounds take a member out (at
-/// most 1.5 + 3 × 0.4 = 2.7 s after its upstream died), 3 passed rounds bring it back (at most
-/// 1.5 + 0.4 + 2 × 0.4 s). At 20% loss each way (36% per probe) a round of 6 probes fails with
-/// p = 0.36^6 = 0.22%, three in a row with 1.0e-8: one false offline in 4 years of rounds.
-/// 6 probes each 1.5 s: 4 a second, 0.8 KB/s with `dns`, 0.4 KB/s with `ping`.
+/// (`failure_interval`, `recovery_interval`: `timeout`). 4 failed rounds take a member out (at
+/// most 1.2 + 4 × 0.4 = 2.8 s after its upstream died), 3 passed rounds bring it back (at most
+/// 1.2 + 2 × 0.4 s). At 20% loss each way (36% per probe) a round of 4 probes fails with
+/// p = 0.36^4 = 1.7%, four in a row with 8e-8: one false offline in 20 years of rounds.
+/// 4 probes each 1.2 s: 3.3 a second, 0.7 KB/s with `dns`, 0.5 KB/s with `ping`.
 pub const TRACK: Track = Track {
     ips: Vec::new(),
     method: Method::Ping,
     reliability: 1,
-    count: 3,
+    count: 2,
     timeout: 400,
-    interval: 1500,
-    down: 3,
+    interval: 1200,
+    down: 4,
     up: 3,
     quality: None,
     failure_interval: None,

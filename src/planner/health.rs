@@ -73,6 +73,11 @@ impl Health {
 
 #[cfg(test)]
 mod tests {
+    /// A record's failed rounds that reach `down` at the defaults.
+    fn down() -> u32 {
+        crate::config::TRACK.down
+    }
+
     use super::*;
     use crate::planner::testing::*;
 
@@ -168,7 +173,10 @@ mod tests {
         assert_eq!(plan_with(&h).0.len(), 3);
         // Held (down failed rounds, all of them everyone's) stays in.
         let h = Health {
-            tracked: vec![record("wan6", 2, true, 3), record("wanb_6", 3, true, 3)],
+            tracked: vec![
+                record("wan6", 2, true, down()),
+                record("wanb_6", 3, true, down()),
+            ],
             ..Health::default()
         };
         assert_eq!(
@@ -181,7 +189,10 @@ mod tests {
         );
         // Every member offline or held: all kept, and said so.
         let h = Health {
-            tracked: vec![record("wan6", 2, false, 9), record("wanb_6", 3, true, 3)],
+            tracked: vec![
+                record("wan6", 2, false, 9),
+                record("wanb_6", 3, true, down()),
+            ],
             mwan3_sections: vec![crate::mwan3::Section {
                 name: "wanc_6".into(),
                 family: Family::V6,
@@ -208,9 +219,9 @@ mod tests {
         // failed): nobody would be taken out, so this is no fail open.
         let all_held = Health {
             tracked: vec![
-                record("wan6", 2, true, 3),
-                record("wanb_6", 3, true, 3),
-                record("wanc_6", 6, true, 3),
+                record("wan6", 2, true, down()),
+                record("wanb_6", 3, true, down()),
+                record("wanc_6", 6, true, down()),
             ],
             ..Health::default()
         };
@@ -226,8 +237,8 @@ mod tests {
         let h = Health {
             tracked: vec![
                 record("wan6", 2, false, 3),
-                record("wanb_6", 3, true, 3),
-                record("wanc_6", 6, true, 3),
+                record("wanb_6", 3, true, down()),
+                record("wanc_6", 6, true, down()),
             ],
             ..Health::default()
         };

@@ -2811,7 +2811,30 @@ fn member_events_reach_hotplug_d_and_ubus_and_a_hanging_script_holds_nothing_up(
     fs::write(scripts.join("20-hang"), "sleep 600\n").unwrap();
     r.set_dump(&v6_dump(&[true, true]));
     let start = std::time::Instant::now();
-    let run = r.hotplug("ifup", "wan2_6", Some("wan2"));
+    let mut hotplug = r
+        .hotplug_command("ifup", "wan2_6", Some("wan2"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Routing comes first and the lock is given back before the scripts run: while the
+    // script hangs, the route has its leg and another run goes through.
+    within(
+        Duration::from_secs(4),
+        "wan2's leg while its join script hangs",
+        || r.legs("-6", "2000::/3").len() == 2,
+    );
+    let other = r.run_cmd(&mut r.on_router(&["sync"]));
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert!(
+        hotplug.try_wait().unwrap().is_none(),
+        "the hotplug run is still waiting for its script"
+    );
+    let out = hotplug.wait_with_output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         start.elapsed() < Duration::from_secs(30),

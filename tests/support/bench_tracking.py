@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""make bench, tracking part (issue 11): detection and recovery times, false offline
-transitions under random probe loss, watch's CPU and memory with 4 and 16 tracked uplinks,
-and the cost of the conntrack cleanup. Builds the NAT66 network the tracking tests use
+"""make bench, tracking part (issues 11, 18): detection and recovery times of the defaults
+with each probe method, measured, and computed beside mwan3track's defaults; probe traffic;
+false offline transitions under 20% random loss each way (a 10-minute run, and the rule's
+arithmetic with the loss measured); tiers; watch's CPU and memory with 4 and 16 tracked
+uplinks, and the cost of the conntrack cleanup. Builds the NAT66 network the tracking tests use
 (tests/integration/common.rs Nat66): router, one ISP namespace per uplink (BCP 38), a server behind every
 ISP at 2001:db8:ff::1 (and ::2), a LAN. Needs root. Prints tables; asserts nothing.
 
@@ -161,56 +163,251 @@ def stats(xs):
     return "median %5.2f s  worst %5.2f s  (%d trials)" % (statistics.median(xs), max(xs), len(xs))
 
 
-def detection(label, extra, interval, trials):
+RESOLVER = r"""
+import socket, struct, sys
+# A resolver stand-in: every query gets the root's SOA as a resolver answers it (NOERROR,
+# one answer), the size of a real answer, from the address it was sent to.
+socks = []
+for a in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind((a, 53))
+    socks.append(s)
+print("listening", flush=True)
+import select
+soa = (b"\x00\x00\x06\x00\x01\x00\x01\x51\x80" + struct.pack(">H", 64)
+       + b"\x01a\x0croot-servers\x03net\x00\x05nstld\x0cverisign-grs\x03com\x00"
+       + struct.pack(">IIIII", 2026120100, 1800, 900, 604800, 86400))
+while True:
+    for s in select.select(socks, [], [])[0]:
+        q, peer = s.recvfrom(512)
+        if len(q) < 17:
+            continue
+        end = q.index(b"\x00", 12) + 5
+        s.sendto(q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + q[12:end] + soa, peer)
+"""
+
+
+class Resolver:
+    """RESOLVER on the server's two addresses, port 53; waits until it listens."""
+
+    def __init__(self, net):
+        self.p = subprocess.Popen(["ip", "netns", "exec", net.srv, "python3", "-c", RESOLVER, SERVER, SERVER2],
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if "listening" not in line:
+            raise SystemExit("the resolver stand-in did not start: %r" % line)
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def timers_of(track):
+    """(interval, timeout, failure, recovery, down, up) in seconds from a `track` dict."""
+    t = track["timeout"]
+    return (track["interval"], t, track.get("failure_interval", t),
+            track.get("recovery_interval", t), track["down"], track["up"])
+
+
+# The shipped defaults (src/config/mod.rs TRACK) and mwan3track's (mwan3track at openwrt/packages
+# 0521bb5: interval 10, timeout 4, count 1, down 5, up 5, reliability 1, failure_interval and
+# recovery_interval = interval), each with the bench's two targets.
+OURS = {"interval": 1.2, "timeout": 0.4, "count": 2, "down": 4, "up": 3}
+MWAN3 = {"interval": 10, "timeout": 4, "count": 1, "down": 5, "up": 5,
+         "failure_interval": 10, "recovery_interval": 10}
+TARGETS = 2
+
+
+def computed(track, mwan3):
+    """Detection and recovery (median, worst) in seconds, from the rules: ours paces from a
+    round's start (a failing round starts as the last ends), mwan3track sleeps after a round,
+    and its round pings each target in turn, each waiting `timeout` when nothing comes."""
+    interval, timeout, failure, recovery, down, up = timers_of(track)
+    if mwan3:
+        dead_round = TARGETS * timeout
+        out = (interval / 2 + down * dead_round + (down - 1) * failure,
+               interval + down * dead_round + (down - 1) * failure)
+        cycle = dead_round + interval
+        back = (cycle / 2 + (up - 1) * recovery, cycle + (up - 1) * recovery)
+    else:
+        step = max(failure, timeout)
+        out = (interval / 2 + (down - 1) * step + timeout, interval + (down - 1) * step + timeout)
+        back = (interval / 2 + (up - 1) * max(recovery, 0), interval + (up - 1) * recovery)
+    return out, back
+
+
+def false_per_week(track, mwan3, q):
+    """False offline transitions a week on a line that loses each probe with probability q,
+    by the rule: a round fails when every probe of it is lost (reliability 1), `down` failed
+    rounds in a row take the uplink out. A Markov chain over failed rounds in a row
+    (0 … down-1), each state lasting its pacing: the rate of reaching `down`, per second."""
+    interval, timeout, failure, recovery, down, up = timers_of(track)
+    p = q ** (track["count"] * TARGETS)
+    if mwan3:
+        # A passed round: the first target's ping, lost with q (a wait of timeout), then
+        # the second's; then the sleep. A failed one: every ping waits, then failure_interval.
+        healthy, failing = interval + q * timeout, TARGETS * timeout + failure
+    else:
+        healthy, failing = interval, max(failure, timeout)
+    pi = [p ** k for k in range(down)]
+    seconds = sum(w * (healthy if k == 0 else failing) for k, w in enumerate(pi))
+    return p, pi[-1] * p / seconds * 7 * 86400
+
+
+def probe_bytes(net, i):
+    out = sh("ip", "netns", "exec", net.isps[i - 1], "nft", "list", "counter", "ip6", "tally", "probes")
+    return int(re.search(r"bytes (\d+)", out).group(1))
+
+
+def count_probes(net):
+    for isp in net.isps:
+        nft(isp, "table ip6 tally { counter probes { packets 0 bytes 0 }\nchain c { type filter hook forward priority -20\n"
+                 "ip6 daddr 2001:db8:ff::/64 counter name probes\n"
+                 "ip6 saddr 2001:db8:ff::/64 counter name probes\n}\n}\n")
+
+
+def lossy(net, i, percent):
+    nft(net.isps[i - 1], "table ip6 loss { chain c { type filter hook forward priority -5\n"
+                         "ip6 daddr 2001:db8:ff::/64 numgen random mod 100 < %d drop\n"
+                         "ip6 saddr 2001:db8:ff::/64 numgen random mod 100 < %d drop\n}\n}\n"
+        % (percent, percent))
+
+
+def method_config(method):
+    return "" if method == "ping" else "\toption track_method '%s'\n" % method
+
+
+def detection(method, trials, traffic_seconds):
+    """The defaults with `method`, 3 uplinks: wan2's ISP stops forwarding to the targets at a
+    random moment of the round cycle and starts again; the time until the kernel's route
+    has wan2 out, and in again. Then the probe traffic of one uplink, healthy."""
     net = Net(3)
+    resolver = Resolver(net)
     try:
-        net.set_config(extra)
+        net.set_config(method_config(method))
+        count_probes(net)
         net.start_watch()
-        wait(lambda: net.members() == ["wan1", "wan2", "wan3"], 10)
-        time.sleep(interval * 2)
+        if wait(lambda: net.members() == ["wan1", "wan2", "wan3"], 10) is None:
+            raise SystemExit("%s: the three uplinks never were the members" % method)
+        time.sleep(3)  # past watch's first rounds, which start at once
+        a, t0 = probe_bytes(net, 1), time.monotonic()
+        time.sleep(traffic_seconds)
+        rate = (probe_bytes(net, 1) - a) / (time.monotonic() - t0)
         down, up = [], []
         for _ in range(trials):
-            # A random moment in the round cycle.
-            time.sleep(random.uniform(0, interval))
+            time.sleep(random.uniform(0, OURS["interval"]))
             net.upstream(2, False)
             d = wait(lambda: net.members() == ["wan1", "wan3"], 60)
-            time.sleep(random.uniform(0, interval))
+            time.sleep(random.uniform(0, OURS["interval"]))
             net.upstream(2, True)
             u = wait(lambda: net.members() == ["wan1", "wan2", "wan3"], 60)
             if d is None or u is None:
-                print("  %s: a trial did not finish" % label)
+                print("  %s: a trial did not finish (%s)" % (method, "out" if d is None else "back"))
                 break
             down.append(d)
             up.append(u)
-        print("  %-24s dead -> out: %s" % (label, stats(down)))
-        print("  %-24s alive -> in: %s" % ("", stats(up)))
+        return down, up, rate
     finally:
+        resolver.close()
         net.close()
 
 
+def row(label, out, back, false, traffic):
+    print("| %s | %s | %s | %s | %s |" % (label, out, back, false, traffic))
+
+
+def detection_table(quick):
+    """The issue-18 goals, measured for the defaults and computed for them and mwan3track's."""
+    trials = 4 if quick else 20
+    print("Dead upstream out / back in, 3 uplinks, the ISP of one stops forwarding to the two"
+          " targets at a random moment (%d trials each); probe traffic of one healthy uplink"
+          " (IPv6 bytes both ways, nft counter at its ISP):\n" % trials)
+    print("| | dead → out (median / worst) | alive → in (median / worst) | false offline at 20%"
+          " loss each way | probe traffic |")
+    print("| --- | --- | --- | --- | --- |")
+    q = 1 - 0.8 * 0.8
+    for label, track, mwan3 in (("defaults, computed", OURS, False),
+                                ("mwan3track's defaults, computed", MWAN3, True)):
+        (om, ow), (bm, bw) = computed(track, mwan3)
+        p, week = false_per_week(track, mwan3, q)
+        row(label, "%.2f / %.2f s" % (om, ow), "%.2f / %.2f s" % (bm, bw),
+            "round fails p = %.2e: %.2g a week" % (p, week), "")
+    for method in ("dns", "ping", "tcp"):
+        n = trials if method == "dns" else max(trials // 2, 3)
+        down, up, rate = detection(method, n, 10 if quick else 30)
+        if not down:
+            continue
+        row("defaults, `%s`, measured" % method,
+            "%.2f / %.2f s" % (statistics.median(down), max(down)),
+            "%.2f / %.2f s" % (statistics.median(up), max(up)), "",
+            "%.0f B/s" % rate)
+
+
 def false_offline(seconds):
-    """20% random loss of ICMPv6 (both ways) at ISP 1, interval 1 for many rounds; the
-    default timers otherwise (2 targets, count 2, reliability 1, down 3)."""
+    """20% random loss each way (nft numgen, every packet to or from the targets) at ISP 1,
+    the defaults with `dns`, for `seconds`: offline transitions seen (the goal: none), the
+    measured probe loss and round failures, and what they make of the rule's arithmetic."""
     net = Net(2)
+    resolver = Resolver(net)
     try:
-        net.set_config("\toption interval '1'\n\toption timeout '1'\n")
-        nft(net.isps[0], "table ip6 loss { chain c { type filter hook forward priority -5\n"
-                         "meta l4proto ipv6-icmp numgen random mod 100 < 20 drop\n}\n}\n")
+        net.set_config(method_config("dns"))
+        count_probes(net)
+        lossy(net, 1, 20)
         net.start_watch(verbose=True)
+        a, t0 = probe_bytes(net, 1), time.monotonic()
         time.sleep(seconds)
+        rate = (probe_bytes(net, 1) - a) / (time.monotonic() - t0)
         net.stop_watch()
         log = open(net.log).read()
-        rounds = re.findall(r"round: wan1_6 (\d+)/(\d+)", log)
-        failed = sum(1 for a, _ in rounds if int(a) == 0)
+        rounds = re.findall(r"round: wan1_6 (\d+)/(\d+) \((\d+) of (\d+) probes\)", log)
+        failed = sum(1 for r in rounds if int(r[0]) == 0)
+        back = sum(int(r[2]) for r in rounds)
+        sent = sum(int(r[3]) for r in rounds)
         offline = log.count("wan1_6 is offline")
-        p = failed / max(len(rounds), 1)
-        per_hour = 720 * p ** 3 * (1 - p)
-        print("  rounds %d, failed %d (p = %.4f; 0.36^4 = %.4f predicted for 20%% each way),"
-              " offline transitions seen %d" % (len(rounds), failed, p, 0.36 ** 4, offline))
-        week = ("%.1f days" % (1 / per_hour / 24)) if per_hour > 0 else "never (no failed round)"
-        print("  at the defaults (720 rounds/h, down 3): %.2e false offline per hour: one per %s"
-              % (per_hour, week))
+        q = 1 - back / max(sent, 1)
+        p, week = false_per_week(OURS, False, q)
+        _, week_mwan3 = false_per_week(MWAN3, True, q)
+        print("  %d s: %d rounds, %d probes, %.1f%% of them lost (36%% expected); %d rounds failed"
+              " (%.4f; q^4 = %.4f predicted); offline transitions seen: %d; probe traffic %.0f B/s"
+              % (seconds, len(rounds), sent, q * 100, failed, failed / max(len(rounds), 1), p, offline, rate))
+        print("  by the rule with the measured loss: %.2g false offline a week (one in %.1f years);"
+              " mwan3track's defaults: %.2g a week" % (week, 1 / week / 52 if week else float("inf"), week_mwan3))
     finally:
+        resolver.close()
+        net.close()
+
+
+def tiers(trials):
+    """Metrics 1, 1, 2: both primaries' ISPs stop forwarding at once; the time until the
+    backup alone carries the route, and, one primary back, until the backup leaves."""
+    net = Net(3)
+    resolver = Resolver(net)
+    try:
+        net.set_config(method_config("dns") + "config member\n\toption interface 'wan3_6'\n\toption metric '2'\n")
+        net.start_watch()
+        if wait(lambda: net.members() == ["wan1", "wan2"], 10) is None:
+            raise SystemExit("tiers: the primaries never were the members")
+        over, back = [], []
+        for _ in range(trials):
+            time.sleep(random.uniform(0, OURS["interval"]))
+            net.upstream(1, False)
+            net.upstream(2, False)
+            o = wait(lambda: net.members() == ["wan3"], 60)
+            time.sleep(random.uniform(0, OURS["interval"]))
+            net.upstream(1, True)
+            b = wait(lambda: net.members() == ["wan1"], 60)
+            net.upstream(2, True)
+            wait(lambda: net.members() == ["wan1", "wan2"], 60)
+            if o is None or b is None:
+                print("  tiers: a trial did not finish")
+                break
+            over.append(o)
+            back.append(b)
+        if over:
+            print("  both primaries dead → the backup alone: %s" % stats(over))
+            print("  one primary back → the backup leaves:  %s" % stats(back))
+    finally:
+        resolver.close()
         net.close()
 
 
@@ -281,16 +478,16 @@ def conntrack_cleanup(trials):
 
 
 def main():
-    only = os.environ.get("BENCH_ONLY", "detection false footprint conntrack").split()
-    print("\n## Tracking (issue 11)\n")
+    only = os.environ.get("BENCH_ONLY", "detection false tiers footprint conntrack").split()
+    print("\n## Tracking (issues 11, 18)\n")
     if "detection" in only:
-        print("Detection and recovery, 3 uplinks, one ISP stops forwarding and starts again:")
-        detection("defaults (5 s, 2 s, 3/3)", "", 5, 2 if QUICK else 5)
-        detection("interval 1, timeout 1", "\toption interval '1'\n\toption timeout '1'\n", 1,
-                  3 if QUICK else 10)
+        detection_table(QUICK)
     if "false" in only:
-        print("\nFalse offline under 20% random ICMPv6 loss at one ISP (each way), interval 1:")
-        false_offline(30 if QUICK else 180)
+        print("\nFalse offline: 20% random loss each way at one ISP, the defaults with dns:")
+        false_offline(60 if QUICK else 600)
+    if "tiers" in only:
+        print("\nTiers, the defaults with dns:")
+        tiers(3 if QUICK else 10)
     if "footprint" in only:
         print("\nwatch with tracking at the default interval, CPU from the kernel's schedstat,"
               " memory from /proc/PID/status:")
