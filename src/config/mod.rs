@@ -186,7 +186,7 @@ pub const DNS_NAME: &str = ".";
 /// mwan3track's link quality thresholds, with its defaults: a target whose loss (% of the
 /// round's echoes) or average latency (ms) reaches a failure threshold fails; one at or under
 /// both recovery thresholds passes; one between them counts for neither.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Quality {
     pub failure_latency: u32,
     pub recovery_latency: u32,

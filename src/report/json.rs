@@ -56,6 +56,52 @@ struct Group<'a> {
     /// Absent: the group doesn't track; `null`: no `watch` is running.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking: Option<Option<Vec<Tracking<'a>>>>,
+    /// How it tracks, by mwan3track's option names (absent: it doesn't).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    track: Option<TrackOptions<'a>>,
+}
+
+/// A group's tracking options, timers in milliseconds.
+#[derive(Serialize)]
+struct TrackOptions<'a> {
+    track_method: &'static str,
+    track_port: Option<u16>,
+    track_name: Option<&'a str>,
+    track_ip: &'a [std::net::IpAddr],
+    count: u32,
+    reliability: u32,
+    timeout_ms: u32,
+    interval_ms: u32,
+    failure_interval_ms: u32,
+    recovery_interval_ms: u32,
+    down: u32,
+    up: u32,
+    /// `null` without `check_quality`.
+    check_quality: Option<crate::config::Quality>,
+}
+
+fn track_options(t: &crate::config::Track) -> TrackOptions<'_> {
+    use crate::config::Method;
+    let (port, name) = match &t.method {
+        Method::Ping => (None, None),
+        Method::Dns { port, name } => (Some(*port), Some(name.as_str())),
+        Method::Tcp { port } => (Some(*port), None),
+    };
+    TrackOptions {
+        track_method: t.method.name(),
+        track_port: port,
+        track_name: name,
+        track_ip: &t.ips,
+        count: t.count,
+        reliability: t.reliability,
+        timeout_ms: t.timeout,
+        interval_ms: t.interval,
+        failure_interval_ms: t.failure_interval.unwrap_or(t.timeout),
+        recovery_interval_ms: t.recovery_interval.unwrap_or(t.timeout),
+        down: t.down,
+        up: t.up,
+        check_quality: t.quality,
+    }
 }
 
 #[derive(Serialize)]
@@ -270,5 +316,6 @@ fn group(g: &GroupStatus) -> Group<'_> {
             .tracking
             .as_ref()
             .map(|t| t.as_ref().map(|t| t.iter().map(tracking).collect())),
+        track: g.track.as_ref().map(track_options),
     }
 }

@@ -147,6 +147,8 @@ pub struct GroupStatus {
     /// A tracking group: its uplinks' records as `watch` published them (`None`: no `watch`
     /// is running, so tracking counts for nothing).
     pub tracking: Option<Option<Vec<Tracked>>>,
+    /// How it tracks, option by option.
+    pub track: Option<crate::config::Track>,
 }
 
 /// What the report is about, besides the plan: where the config and the interface state
@@ -252,6 +254,7 @@ impl Report {
                         .collect(),
                     fail_open: d.fail_open,
                     held: d.held.clone(),
+                    track: d.group.track.clone(),
                     tracking: d.group.track.as_ref().map(|_| {
                         about.tracking.map(|t| {
                             let tracked = |r: &&Record| {
@@ -465,6 +468,7 @@ mod tests {
             fail_open: false,
             held: vec![],
             tracking,
+            track: None,
         }
     }
 
@@ -599,12 +603,34 @@ mod tests {
             tracked(record(true, 0, 0, 0), None),
         ])));
         g.fail_open = true;
+        g.track = Some(crate::config::Track {
+            ips: vec!["2606:4700:4700::1111".parse().unwrap()],
+            method: crate::config::Method::Dns {
+                port: 53,
+                name: ".".into(),
+            },
+            quality: Some(crate::config::QUALITY),
+            ..crate::config::TRACK
+        });
         let report = Report {
             groups: vec![g],
             uplink_paths: vec![uplink_path(RuleState::InPlace)],
             ..empty()
         };
         let text = report.to_string();
+        // Each figure of how the group tracks with the option that sets it, mwan3track's name.
+        let json = serde_json::to_value(json::Report::of(&report)).unwrap();
+        let track = &json["groups"][0]["track"];
+        assert_eq!(
+            (
+                &track["track_method"],
+                &track["interval_ms"],
+                &track["failure_interval_ms"]
+            ),
+            (&"dns".into(), &1200.into(), &400.into()),
+            "{track}"
+        );
+        assert_eq!(track["check_quality"]["failure_loss"], 40);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[..2],
@@ -622,6 +648,12 @@ mod tests {
             "  installed: a route of proto static, not ours",
             "             wan\n6: dev eth1 weight 1 (dead, linkdown)",
             "  warning:   no member passes its probes (each is offline or failing): all are kept (fail open)",
+            "  probes:    dns (track_method) for . (track_name), port 53 (track_port), to 2606:4700:4700::1111 (track_ip), \
+             2 each (count) every 1.2 s (interval), 0.4 s to answer (timeout), 1 to answer (reliability); \
+             out after 4 failed rounds (down), in after 3 passed (up), rounds 0.4 s apart while failing \
+             (failure_interval), 0.4 s while recovering (recovery_interval); check_quality: a target fails \
+             at 40% lost (failure_loss) or 1000 ms (failure_latency), passes at 10% (recovery_loss) and 500 ms \
+             (recovery_latency)\n",
             "  tracking:  wan1_6 (wan1): online for 3h12m, 1 round passed in a row, last round 1 s ago; 2606:4700:4700::1111 11.9 ms, 1 of 60 lost",
             "             wan1_6 (wan1): online, 1 round passed in a row, last round 12 s ago; 2606:4700:4700::1111 12.3 ms, 1 of 2 lost",
             "             wan1_6 (wan1): failing, 2 rounds failed in a row, last round 5 min ago;",

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{Installed, Leg, Report, RuleState, Tracked, flag_names, policy_name, verdict};
+use crate::config::{Method, Seconds, Track};
 use crate::planner::{FAIL_OPEN, HELD};
 use crate::route::{ProtocolName, TableName, leg_text};
 
@@ -45,6 +46,45 @@ fn count(n: u32, thing: &str) -> String {
     } else {
         format!("{n} {thing}s")
     }
+}
+
+/// `probes:    dns (track_method) to 2606:4700:4700::1111 2001:4860:4860::8888 (track_ip), …`:
+/// how a group tracks, each figure with the option that sets it (mwan3track's names).
+fn write_track(f: &mut fmt::Formatter<'_>, t: &Track) -> fmt::Result {
+    write!(f, "  {:<10} {} (track_method)", "probes:", t.method.name())?;
+    match &t.method {
+        Method::Ping => {}
+        Method::Dns { port, name } => {
+            write!(f, " for {name} (track_name), port {port} (track_port),")?
+        }
+        Method::Tcp { port } => write!(f, ", port {port} (track_port),")?,
+    }
+    let ips: Vec<String> = t.ips.iter().map(|ip| ip.to_string()).collect();
+    write!(
+        f,
+        " to {} (track_ip), {} each (count) every {} s (interval), {} s to answer (timeout), \
+         {} to answer (reliability); out after {} failed rounds (down), in after {} passed (up), \
+         rounds {} s apart while failing (failure_interval), {} s while recovering \
+         (recovery_interval)",
+        ips.join(" "),
+        t.count,
+        Seconds(t.interval),
+        Seconds(t.timeout),
+        t.reliability,
+        t.down,
+        t.up,
+        Seconds(t.failure_interval.unwrap_or(t.timeout)),
+        Seconds(t.recovery_interval.unwrap_or(t.timeout)),
+    )?;
+    if let Some(q) = &t.quality {
+        write!(
+            f,
+            "; check_quality: a target fails at {}% lost (failure_loss) or {} ms (failure_latency), \
+             passes at {}% (recovery_loss) and {} ms (recovery_latency)",
+            q.failure_loss, q.failure_latency, q.recovery_loss, q.recovery_latency
+        )?;
+    }
+    writeln!(f)
 }
 
 /// A session's length as people say it: `42 s`, `12 min`, `3h12m`, `2d4h`.
@@ -163,6 +203,9 @@ impl fmt::Display for Report {
                 writeln!(f, "  {:<10} {FAIL_OPEN}", "warning:")?;
             } else if !g.held.is_empty() {
                 writeln!(f, "  {:<10} {} {HELD}", "held:", g.held.join(", "))?;
+            }
+            if let Some(t) = &g.track {
+                write_track(f, t)?;
             }
             match &g.tracking {
                 None => {}

@@ -236,13 +236,14 @@ def computed(track, mwan3):
     return out, back
 
 
-def false_per_week(track, mwan3, q):
+def false_per_week(track, mwan3, q, p=None):
     """False offline transitions a week on a line that loses each probe with probability q,
     by the rule: a round fails when every probe of it is lost (reliability 1), `down` failed
     rounds in a row take the uplink out. A Markov chain over failed rounds in a row
     (0 … down-1), each state lasting its pacing: the rate of reaching `down`, per second."""
     interval, timeout, failure, recovery, down, up = timers_of(track)
-    p = q ** (track["count"] * TARGETS)
+    if p is None:
+        p = q ** (track["count"] * TARGETS)
     if mwan3:
         # A passed round: the first target's ping, lost with q (a wait of timeout), then
         # the second's; then the sleep. A failed one: every ping waits, then failure_interval.
@@ -370,8 +371,11 @@ def false_offline(seconds):
         print("  %d s: %d rounds, %d probes, %.1f%% of them lost (36%% expected); %d rounds failed"
               " (%.4f; q^4 = %.4f predicted); offline transitions seen: %d; probe traffic %.0f B/s"
               % (seconds, len(rounds), sent, q * 100, failed, failed / max(len(rounds), 1), p, offline, rate))
+        _, counted = false_per_week(OURS, False, q, failed / max(len(rounds), 1))
         print("  by the rule with the measured loss: %.2g false offline a week (one in %.1f years);"
-              " mwan3track's defaults: %.2g a week" % (week, 1 / week / 52 if week else float("inf"), week_mwan3))
+              " with the failed rounds counted instead: %.2g a week; mwan3track's defaults at the"
+              " measured loss: %.2g a week"
+              % (week, 1 / week / 52 if week else float("inf"), counted, week_mwan3))
     finally:
         resolver.close()
         net.close()
