@@ -91,6 +91,23 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// One word for what keeps it out, the same in `status --json` (`kind`) and LuCI:
+    /// `standby` (a lower tier carries the route), `offline` (tracking, mwan3, or an offline
+    /// last session), `down` (netifd or the kernel has it down), `left_out` (anything else
+    /// that makes it no candidate).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Standby { .. } => "standby",
+            Reason::Offline { .. } | Reason::Mwan3Offline | Reason::Unproven => "offline",
+            Reason::NotInDump | Reason::Down | Reason::NoCarrier(_) | Reason::NoSuchDevice(_) => {
+                "down"
+            }
+            _ => "left_out",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -131,6 +148,43 @@ impl fmt::Display for Reason {
                 f,
                 "standby (metric {metric}): members of metric {in_use} are usable"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_one_kind_for_status_and_luci() {
+        let offline = Reason::Offline {
+            answered: 0,
+            targets: 2,
+            fails: 4,
+            passes: 0,
+        };
+        let cases = [
+            (
+                Reason::Standby {
+                    metric: 2,
+                    in_use: 1,
+                },
+                "standby",
+            ),
+            (offline, "offline"),
+            (Reason::Mwan3Offline, "offline"),
+            (Reason::Unproven, "offline"),
+            (Reason::Down, "down"),
+            (Reason::NotInDump, "down"),
+            (Reason::NoCarrier("wan1".into()), "down"),
+            (Reason::NoSuchDevice("wan1".into()), "down"),
+            (Reason::NoDefaultRoute, "left_out"),
+            (Reason::SameNexthop("wan".into()), "left_out"),
+            (Reason::OnLinkV6, "left_out"),
+        ];
+        for (reason, kind) in cases {
+            assert_eq!(reason.kind(), kind, "{reason}");
         }
     }
 }

@@ -131,6 +131,7 @@ struct Leg<'a> {
 struct Skip<'a> {
     interface: &'a str,
     reason: &'a str,
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -308,7 +309,11 @@ fn group(g: &GroupStatus) -> Group<'_> {
         skipped: g
             .skipped
             .iter()
-            .map(|(interface, reason)| Skip { interface, reason })
+            .map(|(interface, reason, kind)| Skip {
+                interface,
+                reason,
+                kind,
+            })
             .collect(),
         fail_open: g.fail_open,
         held: &g.held,

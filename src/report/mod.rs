@@ -139,7 +139,8 @@ pub struct GroupStatus {
     pub nexthop_group: Option<u32>,
     pub desired: Vec<Leg>,
     pub installed: Option<Installed>,
-    pub skipped: Vec<(String, String)>,
+    /// Interface, reason and its `Reason::kind`.
+    pub skipped: Vec<(String, String, &'static str)>,
     /// No member passes its probes (each offline or failing) and all are kept.
     pub fail_open: bool,
     /// Members held (`planner::Desired::held`).
@@ -250,7 +251,7 @@ impl Report {
                     skipped: d
                         .skipped
                         .iter()
-                        .map(|s| (s.interface.clone(), s.reason.to_string()))
+                        .map(|s| (s.interface.clone(), s.reason.to_string(), s.reason.kind()))
                         .collect(),
                     fail_open: d.fail_open,
                     held: d.held.clone(),
@@ -464,7 +465,10 @@ mod tests {
                     standing: None,
                 }],
             }),
-            skipped: vec![("a".into(), "down".into()), ("b".into(), "x".into())],
+            skipped: vec![
+                ("a".into(), "down".into(), "down"),
+                ("b".into(), "x".into(), "left_out"),
+            ],
             fail_open: false,
             held: vec![],
             tracking,
@@ -547,7 +551,7 @@ mod tests {
                     "desired": [{"interface": "wan\n6", "device": "eth1", "gateway": "fe80::1", "weight": 1, "flags": [],
                                  "metric": 1, "share_percent": 100, "uptime": 11520}],
                     "installed": {"protocol": 4, "nexthop_group": null, "nexthops": [{"interface": "wan\n6", "device": "eth1", "gateway": null, "weight": 1, "flags": ["dead", "linkdown"]}]},
-                    "skipped": [{"interface": "a", "reason": "down"}, {"interface": "b", "reason": "x"}],
+                    "skipped": [{"interface": "a", "reason": "down", "kind": "down"}, {"interface": "b", "reason": "x", "kind": "left_out"}],
                     "held": [],
                 }],
                 "stale": [{"target": "0.0.0.0/0", "table": 100, "table_name": "100", "metric": 1024}],

@@ -192,7 +192,7 @@ impl fmt::Display for Report {
                 }
                 Some(i) => write_legs(f, "installed:", &i.legs)?,
             }
-            for (i, (iface, reason)) in g.skipped.iter().enumerate() {
+            for (i, (iface, reason, _)) in g.skipped.iter().enumerate() {
                 writeln!(
                     f,
                     "  {:<10} {iface}: {reason}",

@@ -428,11 +428,11 @@ fn status_json_reports_desired_installed_and_left_out() {
     assert_eq!(g["installed"], Value::Null);
     assert_eq!(
         g["skipped"][0],
-        serde_json::json!({"interface": "wan2_6", "reason": "down"})
+        serde_json::json!({"interface": "wan2_6", "reason": "down", "kind": "down"})
     );
     assert_eq!(
         g["skipped"][1],
-        serde_json::json!({"interface": "wan3_6", "reason": "device wan9 does not exist"})
+        serde_json::json!({"interface": "wan3_6", "reason": "device wan9 does not exist", "kind": "down"})
     );
     let run = r.cli(&["sync"]);
     assert_eq!(run.code, 0);
@@ -2625,7 +2625,7 @@ fn ubus_call_status(r: &Router) -> Result<Value, u32> {
 }
 
 #[test]
-fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
+fn a_failed_status_through_rpcd_answers_the_binary_s_error_line_and_says_it_in_syslog() {
     let r = test_router!("rpcd-fail", 2);
     r.set_config(&MULTIPATH_V6);
     r.set_dump(&v6_dump(&[true, true]));
@@ -2637,9 +2637,18 @@ fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
     assert_eq!(r.cli(&["sync"]).code, 0);
     assert!(ubus_call_status(&r).is_ok());
     const NO_DATA: u32 = 9;
-    // A broken config: an error status, the reason in syslog.
+    // A broken config: the binary's own line as the answer (LuCI shows it), with its exit
+    // code, and in syslog.
     r.set_config("config group g\n option target 2000::/3\n option interval 0\n");
-    assert_eq!(ubus_call_status(&r), Err(NO_DATA));
+    let refused = ubus_call_status(&r).expect("an error object");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(":3: interval '0' is not a number of seconds")),
+        "{refused}"
+    );
+    assert_eq!(refused["exit_code"], 3);
+    assert_eq!(refused.get("groups"), None, "no document beside the error");
     let line = next();
     assert!(
         line.starts_with("<27>ecmp-hotplug[") && line.contains(":3: interval '0'"),
@@ -2652,7 +2661,11 @@ fn a_failed_status_through_rpcd_is_a_ubus_error_and_its_reason_is_in_syslog() {
         ("exec sleep 30", "5 s"),
     ] {
         r.set_ubus(ubus);
-        assert_eq!(ubus_call_status(&r), Err(NO_DATA), "{ubus}");
+        let failed = ubus_call_status(&r).expect("an error object");
+        assert!(
+            failed["error"].as_str().is_some_and(|e| e.contains(reason)),
+            "{ubus}: {failed}"
+        );
         let line = next();
         assert!(
             line.starts_with("<27>ecmp-hotplug[") && line.contains(reason),
