@@ -6,7 +6,8 @@
 #   openwrt/build.sh size                 fail if the mipsel_24kc binary is over budget
 #   openwrt/build.sh unit ARCH            the unit tests, built for ARCH, run under qemu-user
 #   openwrt/build.sh kernel ARCH          the kernel tests against dist/<ARCH>/ecmp-hotplug under qemu-user
-#   openwrt/build.sh ipk [ARCH...]        dist/ecmp-hotplug_<version>_<ARCH>.ipk from dist/<ARCH>
+#   openwrt/build.sh ipk [ARCH...]        dist/ecmp-hotplug_<version>_<ARCH>.ipk from dist/<ARCH>,
+#                                         and dist/luci-app-ecmp-hotplug_<version>_all.ipk
 #
 # ARCH is an OpenWrt package architecture; without one, all of ALL_ARCHES. The route is the
 # one ../shared/docs/toolchain.md verified: nightly + rust-src + -Zbuild-std (MIPS has no
@@ -137,6 +138,8 @@ ipk() {
 		[ -f "dist/$arch/ecmp-hotplug" ] || dist "$arch" >/dev/null
 		python3 openwrt/ipk.py --arch "$arch" --binary "dist/$arch/ecmp-hotplug" --out dist
 	done
+	# The LuCI app is architecture-independent (PKGARCH all): one for every arch.
+	python3 openwrt/ipk.py --package luci-app-ecmp-hotplug --out dist
 }
 
 cmd=${1:-}

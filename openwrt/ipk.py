@@ -113,13 +113,91 @@ default_prerm $0 $@
 """
 
 
+def with_dirs(files):
+    """`files` (name, bytes, mode) preceded by the root and every directory above each."""
+    out, dirs = [("", None, 0o755)], set()
+    for name, body, mode in files:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i]) + "/"
+            if d not in dirs:
+                dirs.add(d)
+                out.append((d, None, 0o755))
+        out.append((name, body, mode))
+    return out
+
+
+def write_ipk(out_dir, name, version, arch, data, ctrl, when):
+    outer = [
+        ("debian-binary", b"2.0\n", 0o644),
+        ("data.tar.gz", targz(data, when), 0o644),
+        ("control.tar.gz", targz(ctrl, when), 0o644),
+    ]
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "%s_%s_%s.ipk" % (name, version, arch))
+    with open(path, "wb") as f:
+        f.write(targz(outer, when))
+    print(path)
+
+
+def luci_app(args, name):
+    """A LuCI app as luci.mk packs it: htdocs/ under /www and root/ under /, each file with
+    the mode it has here (luci.mk copies with `cp -pR`), PKGARCH from LUCI_PKGARCH, DEPENDS
+    from LUCI_DEPENDS, and the postinst/prerm package-pack.mk generates for every package
+    (default_postinst drops LuCI's index cache on a live router)."""
+    base = os.path.join(args.repo, "openwrt", name)
+    with open(os.path.join(base, "Makefile")) as f:
+        makefile = f.read()
+    when = mtime()
+    version = "%s-%s" % (variable(makefile, "PKG_VERSION"), variable(makefile, "PKG_RELEASE"))
+    arch = variable(makefile, "LUCI_PKGARCH")
+    files, size = [], 0
+    for top, dest in (("htdocs", "www"), ("root", "")):
+        root = os.path.join(base, top)
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                path = os.path.join(dirpath, fn)
+                rel = os.path.relpath(path, root)
+                with open(path, "rb") as f:
+                    body = f.read()
+                size += len(body)
+                mode = 0o755 if os.stat(path).st_mode & 0o111 else 0o644
+                files.append(((dest + "/" if dest else "") + rel, body, mode))
+    depends = ["libc"] + [d.lstrip("+") for d in variable(makefile, "LUCI_DEPENDS").split()]
+    control = "\n".join([
+        "Package: " + name,
+        "Version: " + version,
+        "Depends: " + ", ".join(depends),
+        "Source: feeds/ecmp/" + name,
+        "SourceName: " + name,
+        "License: " + variable(makefile, "PKG_LICENSE"),
+        "Section: luci",
+        "SourceDateEpoch: %d" % when,
+        "Maintainer: " + variable(makefile, "PKG_MAINTAINER"),
+        "Architecture: " + arch,
+        "Installed-Size: %d" % size,
+        "Description:  " + variable(makefile, "LUCI_DESCRIPTION"),
+        "",
+    ]).encode()
+    ctrl = [("", None, 0o755), ("control", control, 0o644),
+            ("postinst", GENERATED_POSTINST, 0o755), ("prerm", GENERATED_PRERM, 0o755)]
+    write_ipk(args.out, name, version, arch, with_dirs(files), ctrl, when)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--arch", required=True)
-    ap.add_argument("--binary", required=True)
+    ap.add_argument("--package", default="ecmp-hotplug",
+                    help="ecmp-hotplug (needs --arch and --binary) or luci-app-ecmp-hotplug")
+    ap.add_argument("--arch")
+    ap.add_argument("--binary")
     ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.package.startswith("luci-app-"):
+        return luci_app(args, args.package)
+    if not args.arch or not args.binary:
+        raise SystemExit("ecmp-hotplug's .ipk needs --arch and --binary")
     with open(os.path.join(args.repo, "openwrt", "ecmp-hotplug", "Makefile")) as f:
         makefile = f.read()
     when = mtime()
@@ -127,20 +205,14 @@ def main():
     version = "%s-%s" % (variable(makefile, "PKG_VERSION"), variable(makefile, "PKG_RELEASE"))
     conffiles = define(makefile, "Package/ecmp-hotplug/conffiles")
 
-    data, dirs, size = [], set(), 0
+    files, size = [], 0
     for dest, src, mode in layout(makefile):
         path = args.binary if src is None else os.path.join(args.repo, src)
         with open(path, "rb") as f:
             body = f.read()
         size += len(body)
-        parts = dest.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            d = "/".join(parts[:i]) + "/"
-            if d not in dirs:
-                dirs.add(d)
-                data.append((d, None, 0o755))
-        data.append((dest, body, mode))
-    data.insert(0, ("", None, 0o755))
+        files.append((dest, body, mode))
+    data = with_dirs(files)
 
     control = "\n".join([
         "Package: ecmp-hotplug",
@@ -169,16 +241,7 @@ def main():
     # BuildPackVariable packs Package/<name>/postrm as `postrm` itself, no -pkg part.
     ctrl.append(("postrm", define(makefile, "Package/ecmp-hotplug/postrm").encode(), 0o755))
 
-    outer = [
-        ("debian-binary", b"2.0\n", 0o644),
-        ("data.tar.gz", targz(data, when), 0o644),
-        ("control.tar.gz", targz(ctrl, when), 0o644),
-    ]
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "ecmp-hotplug_%s_%s.ipk" % (version, args.arch))
-    with open(path, "wb") as f:
-        f.write(targz(outer, when))
-    print(path)
+    write_ipk(args.out, "ecmp-hotplug", version, args.arch, data, ctrl, when)
 
 
 main()
