@@ -335,3 +335,60 @@ fn luci_config_adds_a_member_the_binary_applies_refuses_a_bad_value_and_read_onl
             .contains("option enabled '0'")
     );
 }
+
+/// Tracking's states on the NAT66 network with `watch` running: every upstream dead at once
+/// (held), one back (the others offline, since when), the last one dead too (fail open).
+#[test]
+fn luci_status_shows_tracking_held_offline_and_fail_open() {
+    if !privileged() {
+        return;
+    }
+    let n = Nat66::new("luci-track", 3, false);
+    n.r.set_config(&format!(
+        "config globals 'globals'\n\toption mode 'resilient'\n\nconfig group 'v6'\n\toption target '2000::/3'\n\tlist proto 'dhcpv6'\n\tlist track_ip '{SERVER}'\n\toption interval '1'\n\toption timeout '1'\n\toption down '2'\n\toption up '2'\n"
+    ));
+    fs::write(n.r.path("etc-layer/config/network"), NETWORK).unwrap();
+    let _watch = Watch::start_logging(&n.r);
+    let members = || n.r.leg_devices("-6", "2000::/3");
+    within(Duration::from_secs(10), "every uplink a member", || {
+        members() == ["wan1", "wan2", "wan3"]
+    });
+    let mut luci = Luci::start(&n.r);
+    luci.open("view/ecmp-hotplug/status", "ro");
+    luci.ask(json!({ "wait_text": ["tr[data-member='wan1_6']", "online for", POLL + 5] }));
+    // Every upstream at once: all held, none taken out.
+    for i in 1..=3 {
+        n.upstream(i, false);
+    }
+    luci.ask(json!({ "wait_text": ["tr[data-member='wan3_6']", "held", 15] }));
+    assert_eq!(members(), ["wan1", "wan2", "wan3"], "held members stay");
+    // wan1 back: the others are offline, and since when.
+    n.upstream(1, true);
+    within(Duration::from_secs(15), "wan1 alone", || {
+        members() == ["wan1"]
+    });
+    luci.ask(json!({ "wait_text": ["tr[data-member='wan2_6']", "offline for", POLL + 5] }));
+    let rows = luci.rows();
+    assert!(
+        rows.contains(&("wan2_6".into(), "offline".into())),
+        "{rows:?}"
+    );
+    let line = luci.texts("tr[data-member='wan2_6']").join(" ");
+    assert!(line.contains("offline: 0 of 1 targets answered"), "{line}");
+    assert!(
+        line.contains(SERVER) && line.contains(" lost"),
+        "{line}"
+    );
+    // wan1 dead too: nobody passes, so all are kept (fail open), said in the group's line.
+    n.upstream(1, false);
+    luci.ask(json!({ "wait_text": [".ecmp-group-state", "fail open", 20] }));
+    assert!(
+        luci.rows().iter().all(|(_, s)| s == "fail_open"),
+        "{:?}",
+        luci.rows()
+    );
+    assert_eq!(members(), ["wan1", "wan2", "wan3"]);
+    let page = luci.texts("#ecmp-status").join("\n");
+    readable(&page);
+    assert!(page.contains("kept (fail open)"), "{page}");
+}

@@ -98,7 +98,8 @@ return baseclass.extend({
 		(g.tracking || []).forEach(function(r) { records[r.interface] = r; });
 
 		var out = (g.desired || []).map(function(l) {
-			var state = held.indexOf(l.interface) >= 0 ? 'held' : (g.fail_open ? 'fail_open' : 'in');
+			// As `status` says it: fail open (all kept) before held (kept for all failing).
+			var state = g.fail_open ? 'fail_open' : (held.indexOf(l.interface) >= 0 ? 'held' : 'in');
 			var weight = _('weight %d').format(l.weight);
 			if (number(l.share_percent))
 				weight += ', ' + _('%d%% of the group').format(l.share_percent);
