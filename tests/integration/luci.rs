@@ -319,6 +319,25 @@ fn luci_config_adds_a_member_the_binary_applies_refuses_a_bad_value_and_read_onl
             .iter()
             .any(|(dev, _, w)| dev == "wan2" && *w == 2)
     });
+    // A file the form takes but the binary refuses (a second group on the same route key):
+    // after Save & Apply the page shows the binary's line, file:line and all.
+    luci.open("view/ecmp-hotplug/config", "rw");
+    luci.ask(json!({ "type": ["#cbi-ecmp-hotplug-group .cbi-section-create-name", "dup"] }));
+    luci.ask(json!({ "click": "#cbi-ecmp-hotplug-group .cbi-section-create .cbi-button-add" }));
+    luci.ask(json!({ "type": ["[id='widget.cbid.ecmp-hotplug.dup.target']", "2000::/3"] }));
+    luci.ask(json!({ "click": ".cbi-page-actions .cbi-button-apply" }));
+    let refused = luci.ask(json!({ "wait_text": ["#ecmp-error", "refuses", 10] }));
+    let refused = refused[0].as_str().unwrap().to_string();
+    assert!(
+        refused.contains("/config/ecmp-hotplug:") && refused.contains("dup"),
+        "{refused}"
+    );
+    assert!(
+        r.legs("-6", "2000::/3")
+            .iter()
+            .any(|(dev, _, w)| dev == "wan2" && *w == 2),
+        "the route stays as it was"
+    );
     // Read-only (the ACL's read part only): every input and button disabled, and a write
     // through rpc itself is refused by the session.
     luci.open("view/ecmp-hotplug/config", "ro");
@@ -375,10 +394,7 @@ fn luci_status_shows_tracking_held_offline_and_fail_open() {
     );
     let line = luci.texts("tr[data-member='wan2_6']").join(" ");
     assert!(line.contains("offline: 0 of 1 targets answered"), "{line}");
-    assert!(
-        line.contains(SERVER) && line.contains(" lost"),
-        "{line}"
-    );
+    assert!(line.contains(SERVER) && line.contains(" lost"), "{line}");
     // wan1 dead too: nobody passes, so all are kept (fail open), said in the group's line.
     n.upstream(1, false);
     luci.ask(json!({ "wait_text": [".ecmp-group-state", "fail open", 20] }));
