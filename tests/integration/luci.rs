@@ -296,7 +296,8 @@ fn luci_config_adds_a_member_the_binary_applies_refuses_a_bad_value_and_read_onl
     luci.ask(json!({ "type": [weight.clone(), "300"] }));
     let before = fs::read_to_string(r.path("etc-layer/config/ecmp-hotplug")).unwrap();
     luci.ask(json!({ "click": ".cbi-page-actions .cbi-button-apply" }));
-    luci.ask(json!({ "wait_text": ["#notifications", "Some fields are invalid", 5] }));
+    // As the real form.js says it (checked against LuCI itself): a "Save error" dialog.
+    luci.ask(json!({ "wait_text": ["#modal_overlay", "Option \"Weight\" contains an invalid input value. Expecting: value between 1 and 256", 5] }));
     let class = luci.ask(json!({ "attr": [weight.clone(), "class"] }));
     assert!(
         class[0].as_str().unwrap().contains("cbi-input-invalid"),

@@ -19,7 +19,8 @@
 // - form.js + ui.js: Map, NamedSection, TypedSection (tabs, addremove, anonymous), Value,
 //   ListValue, Flag, DynamicList, MultiValue; widgets with ids `widget.cbid.<config>.<sid>.
 //   <option>`; `datatype` (range, port, ipaddr, cidr) and `validate`; an invalid input gets
-//   `cbi-input-invalid` and blocks the save ("Some fields are invalid, cannot save values!").
+//   `cbi-input-invalid` and blocks the save with Map.save's "Save error" modal: 'Option
+//   "Weight" contains an invalid input value. Expecting: value between 1 and 256'.
 (function(window, document) {
 	'use strict';
 
@@ -299,6 +300,18 @@
 
 	/* ui.js: notifications, Save & Apply's apply-and-reload */
 	var ui = {
+		// ui.js showModal/hideModal: one dialog in #modal_overlay, body.modal-overlay-active.
+		showModal: function(title, children) {
+			var overlay = document.getElementById('modal_overlay') || document.body.appendChild(E('div', { 'id': 'modal_overlay' }));
+			overlay.replaceChildren(E('div', { 'class': 'modal' }, [ E('h4', {}, title), children ]));
+			document.body.classList.add('modal-overlay-active');
+		},
+		hideModal: function() {
+			var overlay = document.getElementById('modal_overlay');
+			if (overlay)
+				overlay.replaceChildren();
+			document.body.classList.remove('modal-overlay-active');
+		},
 		addNotification: function(title, children, type) {
 			var box = document.getElementById('notifications');
 			box.appendChild(E('div', { 'class': 'alert-message ' + (type || '') }, [ title ? E('h4', {}, title) : '', children ]));
@@ -418,6 +431,14 @@
 			});
 		},
 		widget: function(sid) { return document.getElementById('widget.' + this.cbid(sid)); },
+		// form.js AbstractValue.parse(): 'Option "%s" contains an invalid input value.' and
+		// validation.js's "Expecting: …" (range: "value between %f and %f").
+		expecting: function() {
+			var m = /^range\((-?[0-9.]+),\s*(-?[0-9.]+)\)$/.exec(this.datatype || '');
+			if (m)
+				return _('Expecting: %s').format(_('value between %s and %s').format(m[1], m[2]));
+			return _('Expecting: %s').format(_('valid value'));
+		},
 		check: function(sid) {
 			var w = this.widget(sid);
 			if (!w || !this.active(sid))
@@ -436,6 +457,8 @@
 				}
 			}
 			w.classList.toggle('cbi-input-invalid', !ok);
+			if (!ok)
+				this.error = _('Option "%s" contains an invalid input value.').format(this.title || this.option) + ' ' + this.expecting();
 			return ok;
 		},
 		row: function(sid, widget) {
@@ -593,12 +616,16 @@
 			window.setTimeout(function() { self.cfgsections().forEach(function(sid) { self.refreshDeps(sid); }); }, 0);
 			return box;
 		},
+		// The first invalid option's message, or null.
 		check: function() {
-			var self = this, ok = true;
+			var self = this, error = null;
 			this.cfgsections().forEach(function(sid) {
-				self.children.forEach(function(o) { ok = o.check(sid) && ok; });
+				self.children.forEach(function(o) {
+					if (!o.check(sid) && !error)
+						error = o.error;
+				});
 			});
-			return ok;
+			return error;
 		},
 		save: function() {
 			var self = this;
@@ -642,11 +669,16 @@
 				]);
 			});
 		},
+		// form.js Map.save(): an invalid value is a "Save error" modal naming the option.
 		save: function() {
-			var ok = this.children.every(function(s) { return s.check(); });
-			if (!ok) {
-				ui.addNotification(null, E('p', {}, _('Some fields are invalid, cannot save values!')), 'danger');
-				return Promise.reject(new Error(_('Some fields are invalid, cannot save values!')));
+			var error = this.children.map(function(s) { return s.check(); }).filter(function(e) { return e; })[0];
+			if (error) {
+				ui.showModal(_('Save error'), [
+					E('p', {}, _('An error occurred while saving the form:')),
+					E('p', {}, E('em', {}, error)),
+					E('div', { 'class': 'right' }, E('button', { 'class': 'cbi-button', 'click': ui.hideModal }, _('Dismiss')))
+				]);
+				return Promise.reject(new Error(error));
 			}
 			this.children.forEach(function(s) { s.save(); });
 			return uci.save();
