@@ -641,6 +641,13 @@ impl Nat66 {
         let lan = format!("{}-lan", r.ns);
         let srv = format!("{}-srv", r.ns);
         let isps: Vec<String> = (1..=uplinks).map(|i| format!("{}-isp{i}", r.ns)).collect();
+        // The guard first: a set-up that fails half-way still deletes every namespace.
+        let n = Nat66 {
+            r,
+            lan: lan.clone(),
+            isps: isps.clone(),
+            srv: srv.clone(),
+        };
         for ns in isps.iter().chain([&lan, &srv]) {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
             ok(Command::new("ip").args(["netns", "add", ns]));
@@ -649,12 +656,12 @@ impl Nat66 {
         let sysctl = |ns: &str, kv: &str| {
             ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", kv]));
         };
-        sysctl(&r.ns, "net.ipv6.conf.all.forwarding=1");
+        sysctl(&n.r.ns, "net.ipv6.conf.all.forwarding=1");
         // LAN
-        r.ip(&["link", "add", "lan", "type", "veth", "peer", "name", "eth0"]);
-        r.ip(&["link", "set", "eth0", "netns", &lan]);
-        r.ip(&["addr", "add", "fd00:1::1/64", "dev", "lan", "nodad"]);
-        r.ip(&["link", "set", "lan", "up"]);
+        n.r.ip(&["link", "add", "lan", "type", "veth", "peer", "name", "eth0"]);
+        n.r.ip(&["link", "set", "eth0", "netns", &lan]);
+        n.r.ip(&["addr", "add", "fd00:1::1/64", "dev", "lan", "nodad"]);
+        n.r.ip(&["link", "set", "lan", "up"]);
         ip_in(
             &lan,
             &["addr", "add", "fd00:1::2/64", "dev", "eth0", "nodad"],
@@ -667,15 +674,15 @@ impl Nat66 {
             &["addr", "add", &format!("{SERVER}/128"), "dev", "lo"],
         );
         for (i, isp) in isps.iter().enumerate() {
-            let n = i + 1;
+            let k = i + 1;
             sysctl(isp, "net.ipv6.conf.all.forwarding=1");
-            r.ip(&["link", "set", &format!("peer{n}"), "netns", isp]);
-            r.ip(&[
+            n.r.ip(&["link", "set", &format!("peer{k}"), "netns", isp]);
+            n.r.ip(&[
                 "addr",
                 "add",
-                &format!("2001:db8:{n}::2/64"),
+                &format!("2001:db8:{k}::2/64"),
                 "dev",
-                &format!("wan{n}"),
+                &format!("wan{k}"),
                 "nodad",
             ]);
             ip_in(
@@ -683,14 +690,14 @@ impl Nat66 {
                 &[
                     "addr",
                     "add",
-                    &format!("2001:db8:{n}::1/64"),
+                    &format!("2001:db8:{k}::1/64"),
                     "dev",
-                    &format!("peer{n}"),
+                    &format!("peer{k}"),
                     "nodad",
                 ],
             );
-            ip_in(isp, &["link", "set", &format!("peer{n}"), "up"]);
-            let (up, down) = ("srv".to_string(), format!("isp{n}"));
+            ip_in(isp, &["link", "set", &format!("peer{k}"), "up"]);
+            let (up, down) = ("srv".to_string(), format!("isp{k}"));
             ip_in(
                 isp,
                 &["link", "add", &up, "type", "veth", "peer", "name", &down],
@@ -701,7 +708,7 @@ impl Nat66 {
                 &[
                     "addr",
                     "add",
-                    &format!("2001:db8:f{n}::1/64"),
+                    &format!("2001:db8:f{k}::1/64"),
                     "dev",
                     &up,
                     "nodad",
@@ -716,7 +723,7 @@ impl Nat66 {
                     "add",
                     SERVER,
                     "via",
-                    &format!("2001:db8:f{n}::2"),
+                    &format!("2001:db8:f{k}::2"),
                 ],
             );
             ip_in(
@@ -724,7 +731,7 @@ impl Nat66 {
                 &[
                     "addr",
                     "add",
-                    &format!("2001:db8:f{n}::2/64"),
+                    &format!("2001:db8:f{k}::2/64"),
                     "dev",
                     &down,
                     "nodad",
@@ -737,15 +744,15 @@ impl Nat66 {
                     "-6",
                     "route",
                     "add",
-                    &format!("2001:db8:{n}::/64"),
+                    &format!("2001:db8:{k}::/64"),
                     "via",
-                    &format!("2001:db8:f{n}::1"),
+                    &format!("2001:db8:f{k}::1"),
                 ],
             );
             nft_in(
                 isp,
                 &format!(
-                    "table ip6 bcp38 {{ chain c {{ type filter hook forward priority 0\niifname \"peer{n}\" ip6 saddr != 2001:db8:{n}::/64 drop\n}}\n}}\n"
+                    "table ip6 bcp38 {{ chain c {{ type filter hook forward priority 0\niifname \"peer{k}\" ip6 saddr != 2001:db8:{k}::/64 drop\n}}\n}}\n"
                 ),
             );
         }
@@ -757,7 +764,7 @@ impl Nat66 {
             "oifname \"wan*\" masquerade\n".to_string()
         };
         nft_in(
-            &r.ns,
+            &n.r.ns,
             &format!(
                 "table ip6 nat {{ chain post {{ type nat hook postrouting priority srcnat\n{nat}\n}}\n}}\n"
             ),
@@ -772,8 +779,7 @@ impl Nat66 {
                 )
             })
             .collect();
-        r.set_dump(&dump(&ifaces));
-        let n = Nat66 { r, lan, isps, srv };
+        n.r.set_dump(&dump(&ifaces));
         // Link-local addresses finish DAD before anything is sent: on a router they did long
         // before any uplink is tracked.
         let start = std::time::Instant::now();
