@@ -338,8 +338,8 @@ pub fn judge(
 pub fn next_round(records: &[Record], group: &str, track: &Track) -> u32 {
     let paced = records.iter().filter(|r| r.group == group).map(|r| {
         match (r.online, r.fails > 0, r.passes > 0) {
-            (true, true, _) => track.failure_interval.unwrap_or(track.timeout),
-            (false, _, true) => track.recovery_interval.unwrap_or(track.timeout),
+            (true, true, _) => track.failing_pace(),
+            (false, _, true) => track.recovering_pace(),
             _ => u32::MAX,
         }
     });

@@ -144,6 +144,19 @@ pub struct Track {
     pub recovery_interval: Option<u32>,
 }
 
+impl Track {
+    /// Milliseconds between rounds while a member is failing: `failure_interval`, unset
+    /// `timeout` (mwan3track: `interval`), so that the next round starts as the last ends.
+    pub fn failing_pace(&self) -> u32 {
+        self.failure_interval.unwrap_or(self.timeout)
+    }
+
+    /// … and while one is recovering: `recovery_interval`, unset `timeout`.
+    pub fn recovering_pace(&self) -> u32 {
+        self.recovery_interval.unwrap_or(self.timeout)
+    }
+}
+
 /// Milliseconds shown as the seconds they were configured in: "1.5", "0.4", "5".
 pub struct Seconds(pub u32);
 

@@ -89,9 +89,7 @@ impl Reason {
                 | Reason::Standby { .. }
         )
     }
-}
 
-impl Reason {
     /// One word for what keeps it out, the same in `status --json` (`kind`) and LuCI:
     /// `standby` (a lower tier carries the route), `offline` (tracking, mwan3, or an offline
     /// last session), `down` (netifd or the kernel has it down), `left_out` (anything else

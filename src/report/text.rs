@@ -73,8 +73,8 @@ fn write_track(f: &mut fmt::Formatter<'_>, t: &Track) -> fmt::Result {
         t.reliability,
         t.down,
         t.up,
-        Seconds(t.failure_interval.unwrap_or(t.timeout)),
-        Seconds(t.recovery_interval.unwrap_or(t.timeout)),
+        Seconds(t.failing_pace()),
+        Seconds(t.recovering_pace()),
     )?;
     if let Some(q) = &t.quality {
         write!(
