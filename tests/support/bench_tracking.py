@@ -232,7 +232,7 @@ def computed(track, mwan3):
     else:
         step = max(failure, timeout)
         out = (interval / 2 + (down - 1) * step + timeout, interval + (down - 1) * step + timeout)
-        back = (interval / 2 + (up - 1) * max(recovery, 0), interval + (up - 1) * recovery)
+        back = (interval / 2 + (up - 1) * recovery, interval + (up - 1) * recovery)
     return out, back
 
 
