@@ -3,7 +3,7 @@ CARGO ?= cargo
 # Router builds: one OpenWrt architecture, or all five when unset (openwrt/build.sh).
 ARCH ?=
 
-.PHONY: all build test unit lint demo bench dist size-check qemu-test ipk fuzz clean
+.PHONY: all build test unit lint demo bench dist size-check qemu-test ipk apk fuzz clean
 
 all: build
 
@@ -47,6 +47,11 @@ qemu-test:
 # dist/ecmp-hotplug_<version>_<arch>.ipk, opkg's format, without the SDK.
 ipk:
 	openwrt/build.sh ipk $(ARCH)
+
+# dist/<arch>/ecmp-hotplug-<version>-r<release>.apk and dist/luci-app-ecmp-hotplug-….apk,
+# apk-tools 3's format (OpenWrt 25.12 and later), without the SDK.
+apk:
+	openwrt/build.sh apk $(ARCH)
 
 # Fuzzing with cargo-fuzz (nightly, libFuzzer): each target for FUZZ_SECONDS from its seeds in
 # tests/fuzz/seeds; CI runs a short smoke. A crash fails and leaves its input in

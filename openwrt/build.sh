@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Router builds without the OpenWrt SDK: static binaries, qemu-user tests, .ipk packages.
+# Router builds without the OpenWrt SDK: static binaries, qemu-user tests, .ipk and .apk packages.
 #
 #   openwrt/build.sh toolchain            install what the others need (idempotent)
 #   openwrt/build.sh dist [ARCH...]       dist/<ARCH>/ecmp-hotplug, static and stripped
@@ -8,6 +8,8 @@
 #   openwrt/build.sh kernel ARCH          the kernel tests against dist/<ARCH>/ecmp-hotplug under qemu-user
 #   openwrt/build.sh ipk [ARCH...]        dist/ecmp-hotplug_<version>_<ARCH>.ipk from dist/<ARCH>,
 #                                         and dist/luci-app-ecmp-hotplug_<version>_all.ipk
+#   openwrt/build.sh apk [ARCH...]        dist/<ARCH>/ecmp-hotplug-<version>-r<release>.apk, and
+#                                         dist/luci-app-ecmp-hotplug-<version>-r<release>.apk
 #
 # ARCH is an OpenWrt package architecture; without one, all of ALL_ARCHES. The route is the
 # one ../shared/docs/toolchain.md verified: nightly + rust-src + -Zbuild-std (MIPS has no
@@ -142,6 +144,16 @@ ipk() {
 	python3 openwrt/ipk.py --package luci-app-ecmp-hotplug --out dist
 }
 
+# apk names a package <name>-<version>.apk, with no arch: one directory per arch.
+apk() {
+	local arch
+	for arch in "$@"; do
+		[ -f "dist/$arch/ecmp-hotplug" ] || dist "$arch" >/dev/null
+		python3 openwrt/apk.py --arch "$arch" --binary "dist/$arch/ecmp-hotplug" --out "dist/$arch"
+	done
+	python3 openwrt/apk.py --package luci-app-ecmp-hotplug --out dist
+}
+
 cmd=${1:-}
 shift || true
 [ $# -gt 0 ] || set -- $ALL_ARCHES
@@ -152,5 +164,6 @@ size) toolchain && size_check ;;
 unit) toolchain && for a in "$@"; do unit "$a"; done ;;
 kernel) toolchain && for a in "$@"; do kernel "$a"; done ;;
 ipk) toolchain && ipk "$@" ;;
-*) sed -n '2,10p' "$0" >&2; exit 2 ;;
+apk) toolchain && apk "$@" ;;
+*) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac
