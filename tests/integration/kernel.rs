@@ -16,6 +16,7 @@
 )]
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -2352,6 +2353,47 @@ fn install_package(r: &Router) {
         .collect();
     assert!(list.contains("/etc/init.d/ecmp-hotplug\n"), "{list}");
     fs::write(info.join("ecmp-hotplug.list"), list).unwrap();
+    install_service(r);
+}
+
+/// The package as apk leaves it (from the .apk that `openwrt/apk.py` builds, read by
+/// tests/support/apk_read.py): its file list in /lib/apk/packages, and its scripts, which apk
+/// keeps in its database and runs from there; returns where the scripts are.
+fn install_apk_package(r: &Router) -> PathBuf {
+    let scratch = r.path("apk");
+    fs::create_dir_all(&scratch).unwrap();
+    let apk = ok(Command::new("python3")
+        .arg(format!("{REPO}/openwrt/apk.py"))
+        .args(["--arch", "x86_64", "--binary"])
+        .arg(&invocation()[0])
+        .arg("--out")
+        .arg(&scratch));
+    let pkg: Value = serde_json::from_str(&ok(Command::new("python3")
+        .arg(format!("{REPO}/tests/support/apk_read.py"))
+        .arg(apk.trim())))
+    .unwrap();
+    let packages = r.path("usrlib-layer/apk/packages");
+    fs::create_dir_all(&packages).unwrap();
+    let list = pkg["contents"]["lib/apk/packages/ecmp-hotplug.list"]
+        .as_str()
+        .unwrap();
+    assert!(list.contains("/etc/init.d/ecmp-hotplug\n"), "{list}");
+    fs::write(packages.join("ecmp-hotplug.list"), list).unwrap();
+    let scripts = scratch.join("scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    for (name, body) in pkg["scripts"].as_object().unwrap() {
+        let path = scripts.join(name);
+        fs::write(&path, body.as_str().unwrap()).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    install_service(r);
+    scripts
+}
+
+/// OpenWrt's functions.sh and rc.common stood in for (`tests/support`), the real init script
+/// at /etc/init.d/ecmp-hotplug, rpcd's init script, and what they would have told procd in
+/// `rc.log`.
+fn install_service(r: &Router) {
     fs::copy(
         format!("{REPO}/tests/support/functions.sh"),
         r.path("usrlib-layer/functions.sh"),
@@ -2457,6 +2499,63 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
         fs::read_to_string(r.path("rc.log")).unwrap(),
         "rpcd reload\n"
     );
+}
+
+/// Runs one of the package's apk scripts in the router as apk runs it (apk-tools
+/// database.c, apk_db_run_script): executed with its arguments and an environment of PATH
+/// alone (here with the fake ubus first, and rc.common's log).
+fn as_apk(r: &Router, scripts: &Path, script: &str, args: &str) -> Run {
+    let mut cmd = r.router_shell(&format!("{} {args}", scripts.join(script).display()));
+    cmd.env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", r.path("bin").display()),
+        )
+        .env("RC_LOG", r.path("rc.log"));
+    r.run_cmd(&mut cmd)
+}
+
+#[test]
+fn resilient_the_apk_scripts_install_upgrade_and_remove_as_apk_runs_them() {
+    let r = test_router!("apk", 2);
+    r.set_config(&shipped_with_mode("auto"));
+    r.set_dump(&v6_dump(&[true, true]));
+    let scripts = install_apk_package(&r);
+    let rc = |r: &Router| fs::read_to_string(r.path("rc.log")).unwrap();
+    // apk add: post-install <new version>. default_postinst enables and starts the service
+    // (found through /lib/apk/packages/ecmp-hotplug.list), then the package's part syncs.
+    let run = as_apk(&r, &scripts, "post-install", "0.1.0-r1");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(r.resilient_group("2000::/3").1.len(), 2);
+    assert_eq!(rc(&r), "enable\nstart\nrpcd reload\n");
+    // apk add of the next release: only the new package's post-upgrade <new> <old> runs
+    // (apk runs no pre-deinstall of the old one); the kernel sees no change.
+    let before = r.kernel_state();
+    let monitor = start_monitor(&r, &["route", "nexthop"]);
+    fs::write(r.path("rc.log"), "").unwrap();
+    let run = as_apk(&r, &scripts, "post-upgrade", "0.1.0-r2 0.1.0-r1");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
+    let changes: Vec<&str> = seen
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("203.0.113.0/24"))
+        .collect();
+    assert!(changes.is_empty(), "an upgrade touched the routes:\n{seen}");
+    r.ip(&["route", "del", "203.0.113.0/24"]);
+    assert_eq!(r.kernel_state(), before);
+    assert_eq!(rc(&r), "start\nrpcd reload\n", "still enabled, restarted");
+    // apk del: pre-deinstall <old version> stops and disables the service, then flushes
+    // every route and object of ours; post-deinstall, once the files are gone, reloads rpcd.
+    fs::write(r.path("rc.log"), "").unwrap();
+    let run = as_apk(&r, &scripts, "pre-deinstall", "0.1.0-r2");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(r.route("-6", "2000::/3").is_none());
+    assert!(r.our_objects().is_empty());
+    assert_eq!(rc(&r), "disable\nstop\nstop\n", "stopped before the flush");
+    fs::write(r.path("rc.log"), "").unwrap();
+    let run = as_apk(&r, &scripts, "post-deinstall", "0.1.0-r2");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(rc(&r), "rpcd reload\n");
 }
 
 #[test]

@@ -1,16 +1,25 @@
-# Stand-in for the part of OpenWrt's /lib/functions.sh (package/base-files) that an .ipk's
-# generated postinst and prerm call, for the kernel tests. As there: the package's own part
-# (NAME.postinst-pkg / NAME.prerm-pkg) runs in a subshell with the generated script's path as
-# $1, then every /etc/init.d script the package installed is enabled and started, or stopped
-# and (unless PKG_UPGRADE is 1) disabled.
+# Stand-in for the part of OpenWrt's /lib/functions.sh (package/base-files) that a package's
+# generated scripts call, for the kernel tests. As there, default_postinst / default_prerm
+# find the package by $pkgname (apk's scripts export it) or else by the script's path ($1,
+# opkg's), and its file list in /lib/apk/packages/NAME.list where apk left one, else in
+# /usr/lib/opkg/info/NAME.list. The package's own part (NAME.postinst-pkg / NAME.prerm-pkg,
+# which only opkg leaves; apk's scripts carry it after the call) runs in a subshell, then
+# every /etc/init.d script the package installed is enabled and started, or stopped and
+# (unless PKG_UPGRADE is 1) disabled.
 pkg_info=/usr/lib/opkg/info
 
 pkg_init_scripts() {
-	grep -s '^/etc/init.d/' "$pkg_info/$1.list"
+	list="$pkg_info/$1.list"
+	[ -f "/lib/apk/packages/$1.list" ] && list="/lib/apk/packages/$1.list"
+	grep -s '^/etc/init.d/' "$list"
+}
+
+add_group_and_user() {
+	:
 }
 
 default_postinst() {
-	name=$(basename "${1%.*}")
+	name=${pkgname:-$(basename "${1%.*}")}
 	ret=0
 	if [ -f "$pkg_info/$name.postinst-pkg" ]; then
 		(. "$pkg_info/$name.postinst-pkg")
@@ -24,7 +33,7 @@ default_postinst() {
 }
 
 default_prerm() {
-	name=$(basename "${1%.*}")
+	name=${pkgname:-$(basename "${1%.*}")}
 	ret=0
 	if [ -f "$pkg_info/$name.prerm-pkg" ]; then
 		(. "$pkg_info/$name.prerm-pkg")
