@@ -2469,14 +2469,7 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
         &upgrade,
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
-    let changes: Vec<&str> = seen
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("203.0.113.0/24"))
-        .collect();
-    assert!(changes.is_empty(), "an upgrade touched the routes:\n{seen}");
-    r.ip(&["route", "del", "203.0.113.0/24"]);
-    assert_eq!(r.kernel_state(), before);
+    assert_no_kernel_change(monitor, &r, &before, "an upgrade");
     assert_eq!(
         fs::read_to_string(r.path("rc.log")).unwrap(),
         "stop\nrpcd reload\nstart\n",
@@ -2503,16 +2496,26 @@ fn resilient_an_upgrade_leaves_the_routes_and_a_removal_flushes_them() {
 
 /// Runs one of the package's apk scripts in the router as apk runs it (apk-tools
 /// database.c, apk_db_run_script): executed with its arguments and an environment of PATH
-/// alone (here with the fake ubus first, and rc.common's log).
+/// alone, which is what `as_opkg` gives a script with no variables of its own.
 fn as_apk(r: &Router, scripts: &Path, script: &str, args: &str) -> Run {
-    let mut cmd = r.router_shell(&format!("{} {args}", scripts.join(script).display()));
-    cmd.env_clear()
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", r.path("bin").display()),
-        )
-        .env("RC_LOG", r.path("rc.log"));
-    r.run_cmd(&mut cmd)
+    as_opkg(
+        r,
+        &format!("{} {args}", scripts.join(script).display()),
+        &[],
+    )
+}
+
+/// Ends a `start_monitor` of routes and nexthops and checks it saw nothing, and that the
+/// kernel is as it was `before`.
+fn assert_no_kernel_change(monitor: Child, r: &Router, before: &str, what: &str) {
+    let seen = monitor_until(monitor, r, "203.0.113.0/24");
+    let changes: Vec<&str> = seen
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("203.0.113.0/24"))
+        .collect();
+    assert!(changes.is_empty(), "{what} touched the routes:\n{seen}");
+    r.ip(&["route", "del", "203.0.113.0/24"]);
+    assert_eq!(r.kernel_state(), before);
 }
 
 #[test]
@@ -2535,14 +2538,7 @@ fn resilient_the_apk_scripts_install_upgrade_and_remove_as_apk_runs_them() {
     fs::write(r.path("rc.log"), "").unwrap();
     let run = as_apk(&r, &scripts, "post-upgrade", "0.1.0-r2 0.1.0-r1");
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let seen = monitor_until(monitor, &r, "203.0.113.0/24");
-    let changes: Vec<&str> = seen
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("203.0.113.0/24"))
-        .collect();
-    assert!(changes.is_empty(), "an upgrade touched the routes:\n{seen}");
-    r.ip(&["route", "del", "203.0.113.0/24"]);
-    assert_eq!(r.kernel_state(), before);
+    assert_no_kernel_change(monitor, &r, &before, "an upgrade");
     assert_eq!(rc(&r), "start\nrpcd reload\n", "still enabled, restarted");
     // apk del: pre-deinstall <old version> stops and disables the service, then flushes
     // every route and object of ours; post-deinstall, once the files are gone, reloads rpcd.

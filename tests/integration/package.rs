@@ -163,22 +163,9 @@ fn package(scratch: &Path) -> (PathBuf, PathBuf, String) {
             .join("ecmp-hotplug");
         return (ipk, bin, arch);
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ecmp-hotplug"));
-    let out = Command::new("python3")
-        .arg(Path::new(REPO).join("openwrt/ipk.py"))
-        .args(["--arch", "x86_64", "--binary"])
-        .arg(&bin)
-        .arg("--out")
-        .arg(scratch)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ipk = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    (ipk, bin, "x86_64".into())
+    let bin = env!("CARGO_BIN_EXE_ecmp-hotplug");
+    let ipk = pack("ipk.py", &["--arch", "x86_64", "--binary", bin], scratch);
+    (ipk, bin.into(), "x86_64".into())
 }
 
 #[test]
