@@ -106,11 +106,11 @@ def dependencies(adb, names):
     return adb.obj([v for _, v in deps])
 
 
-def payload_tree(pkg, when):
+def payload_tree(files):
     """Directories and files of the package as mkpkg walks them: {dir: [(name, body, mode)]},
     every directory down to each file, the root as ""."""
     dirs = {"": []}
-    for path, body, mode in pkg.files:
+    for path, body, mode in files:
         parts = path.split("/")
         for i in range(1, len(parts)):
             dirs.setdefault("/".join(parts[:i]), [])
@@ -118,7 +118,7 @@ def payload_tree(pkg, when):
     return dirs
 
 
-def package_adb(pkg, arch, scripts, when):
+def package_adb(pkg, files, arch, scripts, when):
     """The ADB block's bytes and the DATA blocks, in mkpkg's order of writes."""
     adb = Adb()
     info = {}
@@ -142,7 +142,7 @@ def package_adb(pkg, arch, scripts, when):
     # (mkpkg_process_directory): each file's name, sha256, mtime, size and acl, then the
     # directory's name, acl and file list. Directories are kept even when empty (mkpkg's
     # default --compat 3.0.0_pre1 keeps the root node and every directory node).
-    dirs = payload_tree(pkg, when)
+    dirs = payload_tree(files)
     paths, data_blocks, installed = [], [], 0
     for dir_index, name in enumerate(sorted(dirs), start=1):
         files = []
@@ -223,8 +223,7 @@ def openwrt_payload(pkg):
 
 
 def write_apk(pkg, arch, out_dir, when):
-    pkg.files = openwrt_payload(pkg)
-    adb, data_blocks = package_adb(pkg, arch, openwrt_scripts(pkg), when)
+    adb, data_blocks = package_adb(pkg, openwrt_payload(pkg), arch, openwrt_scripts(pkg), when)
     raw = b"ADB." + SCHEMA_PACKAGE + block(BLOCK_ADB, adb) + b"".join(data_blocks)
     # adb_compress's default: "ADBd", then deflate at level 9, raw (no zlib header).
     z = zlib.compressobj(9, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)

@@ -50,7 +50,7 @@ class Package:
         return sum(len(body) for _, body, _ in self.files)
 
 
-def define(makefile, name, path="the Makefile"):
+def define(makefile, name):
     """The body of `define NAME ... endef`, with make's $$ unescaped, or None."""
     m = re.search(r"^define %s\n(.*?)^endef$" % re.escape(name), makefile, re.M | re.S)
     return m.group(1).replace("$$", "$") if m else None
