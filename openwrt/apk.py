@@ -118,6 +118,11 @@ def payload_tree(files):
     return dirs
 
 
+def version(pkg):
+    """The version in apk's grammar: PKG_VERSION-rPKG_RELEASE."""
+    return "%s-r%s" % (pkg.version, pkg.release)
+
+
 def package_adb(pkg, files, arch, scripts, when):
     """The ADB block's bytes and the DATA blocks, in mkpkg's order of writes."""
     adb = Adb()
@@ -125,7 +130,7 @@ def package_adb(pkg, files, arch, scripts, when):
     # mkpkg's assign_fields: the --info values in field order, each through its schema.
     for field_name, value in (
         ("name", pkg.name),
-        ("version", "%s-r%s" % (pkg.version, pkg.release)),
+        ("version", version(pkg)),
         ("description", " ".join(pkg.description.split())),
         ("arch", arch),
         ("license", pkg.license),
@@ -145,19 +150,19 @@ def package_adb(pkg, files, arch, scripts, when):
     dirs = payload_tree(files)
     paths, data_blocks, installed = [], [], 0
     for dir_index, name in enumerate(sorted(dirs), start=1):
-        files = []
+        entries = []
         for file_index, (fname, body, mode) in enumerate(sorted(dirs[name]), start=1):
             name_v = adb.blob(fname.encode())
             hash_v = adb.blob(hashlib.sha256(body).digest())
             mtime_v, size_v = adb.int(when), adb.int(len(body))
             acl = adb.obj([adb.int(mode), adb.blob(b"root"), adb.blob(b"root")])
-            files.append(adb.obj([name_v, acl, size_v, mtime_v, hash_v]))
+            entries.append(adb.obj([name_v, acl, size_v, mtime_v, hash_v]))
             installed += len(body)
             if body:
                 data_blocks.append(block(BLOCK_DATA, struct.pack("<II", dir_index, file_index) + body))
         name_v = adb.blob(name.encode())
         acl = adb.obj([adb.int(0o755), adb.blob(b"root"), adb.blob(b"root")])
-        paths.append(adb.obj([name_v, acl, adb.obj(files)]))
+        paths.append(adb.obj([name_v, acl, adb.obj(entries)]))
     info[INFO["installed-size"]] = adb.int(installed or 1)
     # The unique id: 20 bytes, written uncached as zeros, then the first 20 of the sha256 of
     # the finished block.
@@ -183,17 +188,16 @@ def openwrt_scripts(pkg):
         body = pkg.scripts.get(script, "")
         return "".join(l for l in body.splitlines(True) if not l.lstrip().startswith("#!"))
 
-    head = ('#!/bin/sh\n'
-            '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n'
-            '. ${IPKG_INSTROOT}/lib/functions.sh\n'
-            'export root="${IPKG_INSTROOT}"\n'
-            'export pkgname="%s"\n' % pkg.name)
-    post_install = ('#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n' + head[len('#!/bin/sh\n'):]
-                    + "add_group_and_user\ndefault_postinst\n" + own("postinst"))
+    functions = ('[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n'
+                 '. ${IPKG_INSTROOT}/lib/functions.sh\n'
+                 'export root="${IPKG_INSTROOT}"\n'
+                 'export pkgname="%s"\n' % pkg.name)
+    install = ('[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n' + functions
+               + "add_group_and_user\ndefault_postinst\n" + own("postinst"))
     scripts = {
-        "post-install": post_install,
-        "post-upgrade": "#!/bin/sh\nexport PKG_UPGRADE=1\n" + post_install[len("#!/bin/sh\n"):],
-        "pre-deinstall": head + "default_prerm\n" + own("prerm"),
+        "post-install": "#!/bin/sh\n" + install,
+        "post-upgrade": "#!/bin/sh\nexport PKG_UPGRADE=1\n" + install,
+        "pre-deinstall": "#!/bin/sh\n" + functions + "default_prerm\n" + own("prerm"),
     }
     if "postrm" in pkg.scripts:
         # sed -zi 's/^\s*#!/#!/': only blanks before the first #! go.
@@ -228,7 +232,7 @@ def write_apk(pkg, arch, out_dir, when):
     # adb_compress's default: "ADBd", then deflate at level 9, raw (no zlib header).
     z = zlib.compressobj(9, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "%s-%s-r%s.apk" % (pkg.name, pkg.version, pkg.release))
+    path = os.path.join(out_dir, "%s-%s.apk" % (pkg.name, version(pkg)))
     with open(path, "wb") as f:
         f.write(b"ADBd" + z.compress(raw) + z.flush())
     return path

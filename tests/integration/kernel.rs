@@ -2314,6 +2314,17 @@ fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
     assert!(!run.stderr.contains("left"), "{}", run.stderr);
 }
 
+/// Packs the binary under test for x86_64 with one of openwrt/'s packers into `out`;
+/// returns the path it printed.
+fn pack(script: &str, out: &Path) -> String {
+    ok(Command::new("python3")
+        .arg(format!("{REPO}/openwrt/{script}"))
+        .args(["--arch", "x86_64", "--binary"])
+        .arg(&invocation()[0])
+        .arg("--out")
+        .arg(out))
+}
+
 /// The package's maintainer scripts as opkg leaves them in /usr/lib/opkg/info (from the .ipk
 /// that `openwrt/ipk.py` builds), with OpenWrt's functions.sh and rc.common stood in for
 /// (`tests/support`), the real init script at /etc/init.d/ecmp-hotplug, and what rc.common
@@ -2321,13 +2332,8 @@ fn resilient_every_member_that_leaves_is_logged_whoever_removed_its_leg() {
 fn install_package(r: &Router) {
     let scratch = r.path("ipk");
     fs::create_dir_all(&scratch).unwrap();
-    let out = ok(Command::new("python3")
-        .arg(format!("{REPO}/openwrt/ipk.py"))
-        .args(["--arch", "x86_64", "--binary"])
-        .arg(&invocation()[0])
-        .arg("--out")
-        .arg(&scratch));
-    let ipk = out.trim();
+    let ipk = pack("ipk.py", &scratch);
+    let ipk = ipk.trim();
     ok(Command::new("tar")
         .args(["-xzf", ipk])
         .current_dir(&scratch));
@@ -2362,12 +2368,7 @@ fn install_package(r: &Router) {
 fn install_apk_package(r: &Router) -> PathBuf {
     let scratch = r.path("apk");
     fs::create_dir_all(&scratch).unwrap();
-    let apk = ok(Command::new("python3")
-        .arg(format!("{REPO}/openwrt/apk.py"))
-        .args(["--arch", "x86_64", "--binary"])
-        .arg(&invocation()[0])
-        .arg("--out")
-        .arg(&scratch));
+    let apk = pack("apk.py", &scratch);
     let pkg: Value = serde_json::from_str(&ok(Command::new("python3")
         .arg(format!("{REPO}/tests/support/apk_read.py"))
         .arg(apk.trim())))
